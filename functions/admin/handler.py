@@ -1,0 +1,50 @@
+"""Program admin: settings, tiers and rewards are data, changed without a deploy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Response, Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from loyalty.api.app import api_handler, json_response
+from loyalty.api.runtime import runtime
+from loyalty.domain.program import ProgramSettings, Reward, Tier
+from loyalty.services import programs
+
+router = Router()
+PROGRAM = "/v1/programs/<program_id>"
+
+
+@router.put(PROGRAM, tags=["admin"])
+def put_program(program_id: str, settings: Annotated[ProgramSettings, Body()]) -> Response[str]:
+    rt = runtime()
+    created = programs.put_settings(rt.store, program_id, settings, rt.now())
+    rt.cache.invalidate(rt.store, program_id)
+    return json_response(201 if created else 200, programs.program_view(rt.program(program_id)))
+
+
+@router.get(PROGRAM, tags=["admin"])
+def get_program(program_id: str) -> Response[str]:
+    rt = runtime()
+    rt.cache.invalidate(rt.store, program_id)  # admins read what they just wrote
+    return json_response(200, programs.program_view(rt.program(program_id)))
+
+
+@router.put(PROGRAM + "/tiers/<tier_id>", tags=["admin"])
+def put_tier(program_id: str, tier_id: str, tier: Annotated[Tier, Body()]) -> Response[str]:
+    rt = runtime()
+    created = programs.put_tier(rt.store, rt.cache, program_id, tier_id, tier, rt.now())
+    rt.cache.invalidate(rt.store, program_id)
+    return json_response(201 if created else 200, {"tier_id": tier_id, **tier.model_dump(mode="json")})
+
+
+@router.put(PROGRAM + "/rewards/<reward_id>", tags=["admin"])
+def put_reward(program_id: str, reward_id: str, reward: Annotated[Reward, Body()]) -> Response[str]:
+    rt = runtime()
+    created = programs.put_reward(rt.store, rt.cache, program_id, reward_id, reward, rt.now())
+    rt.cache.invalidate(rt.store, program_id)
+    return json_response(201 if created else 200, {"reward_id": reward_id, **reward.model_dump(mode="json")})
+
+
+lambda_handler = api_handler(router)

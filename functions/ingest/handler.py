@@ -1,0 +1,42 @@
+"""Earn from the ingest queue: the same payloads and exactly-once guarantee as the API.
+
+A bad message fails alone (partial batch response); after its retries it reaches the DLQ.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from loyalty.api.runtime import runtime
+from loyalty.logs import logger
+from loyalty.models import ActivityRequest, IngestMessage, OrderRequest
+from loyalty.services import earning
+
+ROUTING = ("type", "program_id", "member_id")
+
+
+def earn_from_message(record: SQSRecord) -> dict[str, Any]:
+    body = json.loads(record.body)
+    message = IngestMessage.model_validate(body)
+    payload = {key: value for key, value in body.items() if key not in ROUTING}
+    rt = runtime()
+    config = rt.program(message.program_id)
+    if message.type == "order":
+        result, created = earning.earn_for_order(
+            rt.store, config, message.member_id, OrderRequest.model_validate(payload), rt.now()
+        )
+    else:
+        result, created = earning.earn_for_activity(
+            rt.store, config, message.member_id, ActivityRequest.model_validate(payload), rt.now()
+        )
+    logger().info("earned from queue", extra={"transaction_id": result["transaction_id"], "replay": not created})
+    return result
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=event, record_handler=earn_from_message, processor=processor, context=context)

@@ -1,0 +1,200 @@
+"""Program configuration: settings, tiers and rewards, as validated data (no AWS)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+
+_ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EarnRate(_Model):
+    points: int = Field(1, ge=0, le=1_000_000)
+    per_amount: Decimal = Field(Decimal(1), gt=0, le=1_000_000)
+
+
+class RollingExpiry(_Model):
+    policy: Literal["rolling"]
+    days: int = Field(ge=1, le=36_500)
+
+
+class InactivityExpiry(_Model):
+    policy: Literal["inactivity"]
+    days: int = Field(ge=1, le=36_500)
+
+
+class EndOfPeriodExpiry(_Model):
+    policy: Literal["end_of_period"]
+    period: Literal["month", "quarter", "year"]
+    periods_after: int = Field(0, ge=0, le=100)
+
+
+class NeverExpiry(_Model):
+    policy: Literal["never"]
+
+
+ExpiryPolicy = Annotated[
+    RollingExpiry | InactivityExpiry | EndOfPeriodExpiry | NeverExpiry, Field(discriminator="policy")
+]
+
+
+class Reminders(_Model):
+    expiring_days_before: list[Annotated[int, Field(ge=1, le=365)]] = Field(default_factory=list, max_length=5)
+    welcome_days_after: list[Annotated[int, Field(ge=0, le=365)]] = Field(default_factory=list, max_length=5)
+    birthday: bool = False
+
+
+class ProgramSettings(_Model):
+    """What `PUT /v1/programs/{program_id}` takes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    currency: str = Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")
+    earn_rate: EarnRate = Field(default_factory=EarnRate)
+    rounding: Literal["floor", "round", "ceil"] = "floor"
+    expiry: ExpiryPolicy = Field(default_factory=lambda: NeverExpiry(policy="never"))
+    pending_days: int = Field(0, ge=0, le=365)
+    tier_window_days: int = Field(365, ge=1, le=3650)
+    reminders: Reminders = Field(default_factory=Reminders)
+    # Points per custom activity type until earning rules replace them.
+    activity_points: dict[Identifier, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)
+    # Value of one point in the program's currency, for the liability figure.
+    point_value: Decimal = Field(Decimal("0.01"), ge=0, le=1_000_000)
+    # Calendar periods (end_of_period expiry, daily reports) are the program's local ones.
+    timezone: str = Field("UTC", max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value} is not an IANA time zone") from error
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        import pycountry  # only the admin path pays for the ISO 4217 table
+
+        if pycountry.currencies.get(alpha_3=value) is None:
+            raise ValueError(f"{value} is not an ISO 4217 currency")
+        return value
+
+    def round_points(self, raw: Decimal) -> int:
+        return int(raw.quantize(Decimal(1), rounding=_ROUNDING[self.rounding]))
+
+
+class Tier(_Model):
+    """What `PUT .../tiers/{tier_id}` takes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    threshold: int = Field(ge=0, le=10**12)
+    earn_multiplier: Decimal = Field(Decimal(1), ge=0, le=100)
+    expiry_days: int | None = Field(None, ge=1, le=36_500)
+
+
+class RewardValue(_Model):
+    percent: Decimal | None = Field(None, gt=0, le=100)
+    amount: Decimal | None = Field(None, gt=0)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+class RewardLimits(_Model):
+    per_member: int | None = Field(None, ge=1)
+    per_member_period_days: int | None = Field(None, ge=1)
+    total: int | None = Field(None, ge=0)
+    points_budget: int | None = Field(None, ge=0)
+
+
+class Reward(_Model):
+    """What `PUT .../rewards/{reward_id}` takes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    type: Literal["discount", "free_shipping", "gift_card", "product", "cashback"]
+    cost: int = Field(ge=1, le=10**9)
+    value: RewardValue | None = None
+    active: bool = True
+    stock: int | None = Field(None, ge=0)
+    limits: RewardLimits = Field(default_factory=RewardLimits)
+    eligibility: str | None = Field(None, max_length=2000)
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    tier_costs: dict[Identifier, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+
+    def cost_for(self, tier_id: str | None) -> int:
+        return self.tier_costs.get(tier_id or "", self.cost)
+
+    def caps(self) -> tuple[int | None, int | None]:
+        """The tightest unit cap across stock and total, and the points budget."""
+        unit_caps = [c for c in (self.stock, self.limits.total) if c is not None]
+        return (min(unit_caps) if unit_caps else None), self.limits.points_budget
+
+
+class ProgramConfig(BaseModel):
+    """Everything stored under one program, loaded together and cached."""
+
+    program_id: str
+    settings: ProgramSettings
+    tiers: dict[str, Tier] = Field(default_factory=dict)
+    rewards: dict[str, Reward] = Field(default_factory=dict)
+
+    def tiers_by_threshold(self) -> list[tuple[str, Tier]]:
+        return sorted(self.tiers.items(), key=lambda item: (item[1].threshold, item[0]))
+
+    def entry_tier(self) -> str | None:
+        ordered = self.tiers_by_threshold()
+        return ordered[0][0] if ordered else None
+
+    def tier_for(self, qualifying_points: int) -> str | None:
+        """The highest tier whose threshold the qualifying points reach."""
+        reached = [tier_id for tier_id, tier in self.tiers_by_threshold() if tier.threshold <= qualifying_points]
+        return reached[-1] if reached else self.entry_tier()
+
+    def tier_rank(self, tier_id: str | None) -> int:
+        ids = [tier_id for tier_id, _ in self.tiers_by_threshold()]
+        return ids.index(tier_id) if tier_id in ids else -1
+
+    def multiplier(self, tier_id: str | None) -> Decimal:
+        tier = self.tiers.get(tier_id or "")
+        return tier.earn_multiplier if tier else Decimal(1)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def lot_expiry(config: ProgramConfig, occurred_at: datetime, tier_id: str | None) -> datetime | None:
+    """When the points of a credit that happened at `occurred_at` expire (None: never).
+
+    `inactivity` lots carry no date of their own: the member's last activity decides,
+    and the expiry sweep applies it (see the time issue); here they never expire per lot.
+    """
+    policy = config.settings.expiry
+    tier = config.tiers.get(tier_id or "")
+    if isinstance(policy, RollingExpiry):
+        days = tier.expiry_days if tier and tier.expiry_days else policy.days
+        return occurred_at + timedelta(days=days)
+    if isinstance(policy, EndOfPeriodExpiry):
+        months = {"month": 1, "quarter": 3, "year": 12}[policy.period]
+        zone = ZoneInfo(config.settings.timezone)
+        local = occurred_at.astimezone(zone)
+        start_month = occurred_at.month - (occurred_at.month - 1) % months
+        period_start = local.replace(month=start_month, day=1, hour=0, minute=0, second=0, microsecond=0)
+        # The end of the K-th period after the one the earn falls in, at local midnight.
+        end = add_months(period_start.replace(tzinfo=None), months * (policy.periods_after + 1))
+        return end.replace(tzinfo=zone).astimezone(UTC)
+    return None

@@ -1,0 +1,160 @@
+"""Members: enrollment, the member view, profile changes, erasure and the data export."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ulid import ULID
+
+from loyalty.domain.identity import normalise_email, normalise_phone
+from loyalty.domain.ledger import PROFILE_FIELDS, Member
+from loyalty.domain.program import ProgramConfig
+from loyalty.errors import InvalidState, MemberExists, NotFound
+from loyalty.models import EnrollRequest, PatchMemberRequest
+from loyalty.services.events import event
+from loyalty.services.retry import attempts
+from loyalty.services.views import lot_view, member_view, transaction_view
+from loyalty.store.items import entry_from_item, lot_from_item
+from loyalty.store.store import Cancelled, Identity, LoyaltyStore
+
+
+def identities(member: Member) -> list[Identity]:
+    found = [Identity("email", member.email)] if member.email else []
+    return found + ([Identity("phone", member.phone)] if member.phone else [])
+
+
+def enroll(store: LoyaltyStore, config: ProgramConfig, request: EnrollRequest, now: datetime) -> tuple[Member, bool]:
+    """A new member with the entry tier; email and phone unique in the program. Returns (member, created)."""
+    email = normalise_email(request.email)
+    phone = normalise_phone(request.phone, request.country) if request.phone else None
+    member = Member(
+        program_id=config.program_id,
+        member_id=request.member_id or str(ULID.from_datetime(now)),
+        enrolled_at=now,
+        email=email,
+        phone=phone,
+        first_name=request.first_name,
+        last_name=request.last_name,
+        birthday=request.birthday.isoformat() if request.birthday else None,
+        country=request.country,
+        attributes=request.attributes,
+        consents=request.consents.model_dump(),
+        tier=config.entry_tier(),
+        last_activity_at=now,
+    )
+    outbox_id = str(ULID.from_datetime(now))
+    outbox = [event("member.enrolled", member.program_id, member.member_id, tier=member.tier, event_id=outbox_id)]
+    try:
+        store.enroll(member, identities(member), outbox_id, outbox)
+    except Cancelled as cancelled:
+        existing = cancelled.existing("profile")
+        if existing is not None:
+            # A retried enrollment of the same person answers with the member it made.
+            if existing.get("email") == email and existing.get("phone") == phone:
+                stored = store.get_member(member.program_id, member.member_id)
+                if stored is not None:
+                    return stored, False
+            raise MemberExists("a member with this member_id exists", field="member_id") from cancelled
+        taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
+        raise MemberExists(
+            f"{' and '.join(taken) or 'identity'} already enrolled in this program", fields=taken
+        ) from cancelled
+    return member, True
+
+
+def get_member_view(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -> dict[str, Any]:
+    member, lots = store.get_member_and_open_lots(program_id, member_id)
+    if member is None:
+        raise NotFound("member not found", member_id=member_id)
+    return member_view(member, lots, now)
+
+
+def patch(
+    store: LoyaltyStore, program_id: str, member_id: str, request: PatchMemberRequest, now: datetime
+) -> dict[str, Any]:
+    """Change profile, attributes or consents; a new email or phone moves its uniqueness marker."""
+    changes = request.model_dump(exclude_unset=True)
+    for _ in attempts():
+        member = store.get_member(program_id, member_id)
+        if member is None:
+            raise NotFound("member not found", member_id=member_id)
+        if member.erased:
+            raise InvalidState("the member was erased", member_id=member_id)
+        after = replace(member)
+        for name, value in changes.items():
+            if name == "attributes":
+                after.attributes = {**member.attributes, **(value or {})}
+            elif name == "consents":
+                after.consents = {**member.consents, **(value or {})}
+            elif name == "birthday":
+                after.birthday = value.isoformat() if value else None
+            else:
+                setattr(after, name, value)
+        if "email" in changes:
+            after.email = normalise_email(changes["email"]) if changes["email"] else member.email
+        if "phone" in changes or "country" in changes:
+            after.phone = normalise_phone(after.phone, after.country) if after.phone else None
+        before_ids, after_ids = set(identities(member)), set(identities(after))
+        outbox_id = str(ULID.from_datetime(now))
+        outbox = [event("member.updated", program_id, member_id, fields=sorted(changes), event_id=outbox_id)]
+        try:
+            store.update_profile(
+                member,
+                after,
+                sorted(after_ids - before_ids, key=str),
+                sorted(before_ids - after_ids, key=str),
+                outbox_id,
+                outbox,
+            )
+        except Cancelled as cancelled:
+            taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
+            if taken:
+                raise MemberExists(
+                    f"{' and '.join(taken)} already enrolled in this program", fields=taken
+                ) from cancelled
+            continue
+        return get_member_view(store, program_id, member_id, now)
+    raise AssertionError("unreachable")
+
+
+def erase(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -> dict[str, Any]:
+    """Right to erasure: personal data and identity markers go; ledger amounts stay, anonymous."""
+    for _ in attempts():
+        member = store.get_member(program_id, member_id)
+        if member is None:
+            raise NotFound("member not found", member_id=member_id)
+        if member.erased:
+            return {"member_id": member_id, "status": "erased"}
+        after = replace(member, status="erased", attributes={}, consents={})
+        for name in PROFILE_FIELDS:
+            if name not in ("attributes", "consents"):
+                setattr(after, name, None)
+        outbox_id = str(ULID.from_datetime(now))
+        outbox = [event("member.erased", program_id, member_id, event_id=outbox_id)]
+        try:
+            store.update_profile(member, after, [], identities(member), outbox_id, outbox)
+        except Cancelled:
+            continue
+        return {"member_id": member_id, "status": "erased"}
+    raise AssertionError("unreachable")
+
+
+def export(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -> dict[str, Any]:
+    """Everything held on the member, in readable form (data portability)."""
+    items = store.member_items(program_id, member_id)
+    profile = next((item for item in items if item["SK"] == "PROFILE"), None)
+    if profile is None:
+        raise NotFound("member not found", member_id=member_id)
+    member, lots = store.get_member_and_open_lots(program_id, member_id)
+    assert member is not None
+    entries = sorted(
+        (entry_from_item(item) for item in items if item.get("type") == "entry"), key=lambda e: e.transaction_id
+    )
+    return {
+        "exported_at": now.isoformat(),
+        "member": member_view(member, lots, now) | {"attributes": member.attributes, "consents": member.consents},
+        "transactions": [transaction_view(entry) for entry in entries],
+        "lots": [lot_view(lot_from_item(item)) for item in items if "lot_points" in item],
+    }

@@ -1,0 +1,72 @@
+"""Program configuration: admin writes and the short-lived cache every function reads through."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Tier
+from loyalty.errors import NotFound
+from loyalty.store import keys
+from loyalty.store.store import LoyaltyStore
+
+
+class ProgramCache:
+    """Program config per process for `ttl_seconds`.
+
+    A deactivated reward must stop within 10 s on every function, so the time to live is
+    capped at 10 s (default 5); a function that writes config drops its own copy at once.
+    """
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_seconds = min(ttl_seconds, 10.0)
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, ProgramConfig]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, store: LoyaltyStore, program_id: str) -> ProgramConfig:
+        key = (store.table_name, program_id)
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached and self._clock() - cached[0] < self.ttl_seconds:
+            return cached[1]
+        config = store.load_program(program_id)
+        if config is None:
+            raise NotFound("program not found", program_id=program_id)
+        with self._lock:
+            self._entries[key] = (self._clock(), config)
+        return config
+
+    def invalidate(self, store: LoyaltyStore, program_id: str) -> None:
+        with self._lock:
+            self._entries.pop((store.table_name, program_id), None)
+
+
+def put_settings(store: LoyaltyStore, program_id: str, settings: ProgramSettings, now: datetime) -> bool:
+    return store.put_config(program_id, keys.SETTINGS_SK, settings.model_dump(mode="json"), now)
+
+
+def put_tier(
+    store: LoyaltyStore, cache: ProgramCache, program_id: str, tier_id: str, tier: Tier, now: datetime
+) -> bool:
+    cache.get(store, program_id)  # the program must exist
+    return store.put_config(program_id, keys.tier_sk(tier_id), tier.model_dump(mode="json"), now)
+
+
+def put_reward(
+    store: LoyaltyStore, cache: ProgramCache, program_id: str, reward_id: str, reward: Reward, now: datetime
+) -> bool:
+    cache.get(store, program_id)
+    return store.put_config(program_id, keys.reward_sk(reward_id), reward.model_dump(mode="json"), now)
+
+
+def program_view(config: ProgramConfig) -> dict[str, Any]:
+    return {
+        "program_id": config.program_id,
+        **config.settings.model_dump(mode="json"),
+        "tiers": {tier_id: tier.model_dump(mode="json") for tier_id, tier in config.tiers_by_threshold()},
+        "rewards": {reward_id: reward.model_dump(mode="json") for reward_id, reward in sorted(config.rewards.items())},
+    }

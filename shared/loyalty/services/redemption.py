@@ -1,0 +1,328 @@
+"""Redemption: spend points on a reward, cancel it, and use its code at a till."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+from loyalty.domain.ledger import LedgerEntry, Member, request_hash, spend_soonest_expiring_first
+from loyalty.domain.program import ProgramConfig, Reward
+from loyalty.errors import (
+    InsufficientPoints,
+    InvalidState,
+    LimitReached,
+    LoyaltyError,
+    NotFound,
+    OutOfStock,
+    RewardInactive,
+    ValidationFailed,
+)
+from loyalty.models import RedemptionRequest
+from loyalty.services.earning import replay
+from loyalty.services.events import event
+from loyalty.services.retry import attempts
+from loyalty.store.items import entry_from_item
+from loyalty.store.store import Cancelled, LoyaltyStore, RewardCounter
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+
+
+def new_code() -> str:
+    """80 random bits in four groups, e.g. 7KQ2-M9XD-PA4T-W8HC: unguessable, easy to type."""
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def redemption_id_for(program_id: str, member_id: str, idempotency_key: str) -> str:
+    """The same Idempotency-Key always names the same redemption, so a retry finds it."""
+    digest = hashlib.sha256(f"{program_id}\x00{member_id}\x00{idempotency_key}".encode()).digest()
+    return "rd_" + base64.b32encode(digest[:15]).decode().lower()
+
+
+def qr_payload(program_id: str, code: str) -> str:
+    return f"loyalty:{program_id}:{code}"
+
+
+def counter_for(reward_id: str, reward: Reward, quantity: int, points: int) -> RewardCounter | None:
+    """The reward's shared counter, when the reward has stock, a total limit or a points budget."""
+    unit_cap, budget = reward.caps()
+    if unit_cap is None and budget is None:
+        return None
+    return RewardCounter(reward_id, quantity, points, unit_cap, budget)
+
+
+def unavailable_reason(
+    reward: Reward, member: Member, reward_id: str, quantity: int, now: datetime
+) -> LoyaltyError | None:
+    """Why this member cannot redeem the reward now, judged from config and profile alone."""
+    if not reward.active:
+        return RewardInactive("the reward is not active", reward_id=reward_id)
+    if (reward.valid_from and now < reward.valid_from) or (reward.valid_until and now >= reward.valid_until):
+        return RewardInactive("the reward is outside its validity dates", reward_id=reward_id)
+    unit_cap, _ = reward.caps()
+    if unit_cap is not None and quantity > unit_cap:
+        return OutOfStock("the reward is out of stock", reward_id=reward_id)
+    per_member = reward.limits.per_member
+    if per_member is not None and member.reward_counts.get(reward_id, 0) + quantity > per_member:
+        return LimitReached("the member reached this reward's limit", reward_id=reward_id, limit=per_member)
+    return None
+
+
+def redeem(
+    store: LoyaltyStore,
+    config: ProgramConfig,
+    member_id: str,
+    request: RedemptionRequest,
+    idempotency_key: str,
+    now: datetime,
+) -> tuple[dict[str, Any], bool]:
+    """Spend soonest-expiring lots on a reward: one transaction. Returns (result, created)."""
+    program_id = config.program_id
+    redemption_id = redemption_id_for(program_id, member_id, idempotency_key)
+    fingerprint = request_hash(request.model_dump(mode="json"))
+    reward = config.rewards.get(request.reward_id)
+    if reward is None:
+        raise NotFound("reward not found", reward_id=request.reward_id)
+
+    def replay_if_done() -> dict[str, Any] | None:
+        existing = store.get_entry(program_id, member_id, "redemption", redemption_id)
+        return replay(existing, fingerprint) if existing else None
+
+    for _ in attempts():
+        member, lots = store.get_member_and_open_lots(program_id, member_id)
+        if member is None:
+            raise NotFound("member not found", member_id=member_id)
+        cost = reward.cost_for(member.tier) * request.quantity
+        try:
+            if member.erased:
+                raise InvalidState("the member was erased", member_id=member_id)
+            reason = unavailable_reason(reward, member, request.reward_id, request.quantity, now)
+            if reason is not None:
+                raise reason
+            spends = spend_soonest_expiring_first(lots, cost, now)
+        except LoyaltyError:
+            # A retry of a redemption that already went through must get its answer, not a refusal.
+            if (done := replay_if_done()) is not None:
+                return done, False
+            raise
+        transaction_id = redemption_id
+        code = new_code()
+        result = {
+            "redemption_id": redemption_id,
+            "transaction_id": transaction_id,
+            "reward_id": request.reward_id,
+            "quantity": request.quantity,
+            "points": cost,
+            "balance": member.balance - cost,
+            "code": code,
+            "qr_payload": qr_payload(program_id, code),
+            "status": "issued",
+            "lots": [{"lot_id": s.lot_id, "points": s.points} for s in spends],
+        }
+        entry = LedgerEntry(
+            transaction_id=transaction_id,
+            kind="redeem",
+            source_kind="redemption",
+            source_id=redemption_id,
+            points=-cost,
+            recorded_at=now,
+            occurred_at=now,
+            request_hash=fingerprint,
+            spends=spends,
+            status="issued",
+            details={
+                "reward_id": request.reward_id,
+                "reward_type": reward.type,
+                "quantity": request.quantity,
+                "code": code,
+                "value": reward.value.model_dump(mode="json", exclude_none=True) if reward.value else None,
+            },
+            result=result,
+        )
+        outbox = [
+            event(
+                "points.redeemed",
+                program_id,
+                member_id,
+                transaction_id=transaction_id,
+                points=cost,
+                balance=result["balance"],
+                lots=result["lots"],
+            ),
+            event(
+                "reward.redeemed",
+                program_id,
+                member_id,
+                transaction_id=transaction_id,
+                redemption_id=redemption_id,
+                reward_id=request.reward_id,
+                reward_type=reward.type,
+                quantity=request.quantity,
+                points=cost,
+            ),
+        ]
+        counter = counter_for(request.reward_id, reward, request.quantity, cost)
+        try:
+            store.record_redemption(member, entry, reward.limits.per_member, counter, outbox)
+        except Cancelled as cancelled:
+            if cancelled.failed("entry") and (done := replay_if_done()) is not None:
+                return done, False
+            if cancelled.failed("counter") and counter is not None:
+                raise _counter_refusal(store, program_id, request.reward_id, reward) from cancelled
+            continue  # a lot or the balance moved: read again and re-plan the spend
+        return result, True
+    raise AssertionError("unreachable")
+
+
+def _counter_refusal(store: LoyaltyStore, program_id: str, reward_id: str, reward: Reward) -> LoyaltyError:
+    counts = store.reward_counter(program_id, reward_id)
+    budget = reward.limits.points_budget
+    if budget is not None and counts.get("points", 0) + reward.cost > budget:
+        return LimitReached("the reward's points budget is spent", reward_id=reward_id)
+    if reward.stock is not None and counts.get("redeemed", 0) >= reward.stock:
+        return OutOfStock("the reward is out of stock", reward_id=reward_id)
+    return LimitReached("the reward's total redemption limit is reached", reward_id=reward_id)
+
+
+def cancel(
+    store: LoyaltyStore, config: ProgramConfig, member_id: str, redemption_id: str, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """Give a redemption's points back to the very lots they came from."""
+    program_id = config.program_id
+    fingerprint = request_hash({"cancel": redemption_id})
+    for _ in attempts():
+        done = store.get_entry(program_id, member_id, "cancel", redemption_id)
+        if done is not None:
+            return replay(done, fingerprint), False
+        raw = store.get_entry(program_id, member_id, "redemption", redemption_id)
+        if raw is None or raw.get("kind") != "redeem":
+            raise NotFound("redemption not found", redemption_id=redemption_id)
+        if raw.get("status") != "issued":
+            raise InvalidState(f"the redemption is {raw.get('status')}", redemption_id=redemption_id)
+        redemption = entry_from_item(raw)
+        points = -redemption.points
+        reward_id = redemption.details["reward_id"]
+        member = store.get_member(program_id, member_id)
+        if member is None:
+            raise NotFound("member not found", member_id=member_id)
+        lots = store.get_lots(program_id, member_id, redemption.spends)
+        transaction_id = f"{redemption_id}_cancel"
+        result = {
+            "redemption_id": redemption_id,
+            "transaction_id": transaction_id,
+            "reward_id": reward_id,
+            "points": points,
+            "balance": member.balance + points,
+            "status": "cancelled",
+            "lots": [{"lot_id": s.lot_id, "points": s.points} for s in redemption.spends],
+        }
+        entry = LedgerEntry(
+            transaction_id=transaction_id,
+            kind="cancel",
+            source_kind="cancel",
+            source_id=redemption_id,
+            points=points,
+            recorded_at=now,
+            occurred_at=now,
+            request_hash=fingerprint,
+            spends=redemption.spends,
+            details={"reward_id": reward_id, "redemption_id": redemption_id},
+            result=result,
+        )
+        outbox = [
+            event(
+                "points.reversed",
+                program_id,
+                member_id,
+                transaction_id=transaction_id,
+                points=points,
+                balance=result["balance"],
+                reason="redemption_cancelled",
+                redemption_id=redemption_id,
+            )
+        ]
+        reward = config.rewards.get(reward_id)
+        counter = counter_for(reward_id, reward, redemption.details["quantity"], points) if reward else None
+        try:
+            store.record_cancellation(member, redemption, entry, lots, counter, outbox)
+        except Cancelled:
+            continue  # consumed or cancelled meanwhile, or a lot moved: look again
+        return result, True
+    raise AssertionError("unreachable")
+
+
+def consume_code(
+    store: LoyaltyStore, program_id: str, code: str, order_id: str | None, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """A till uses a code once; the same till retrying with the same order gets the same answer."""
+    found = store.find_redemption_by_code(program_id, code.upper())
+    if found is None:
+        raise NotFound("code not found", code=code)
+    member_id = found["member_id"]
+    answer = {
+        "redemption_id": found["source_id"],
+        "member_id": member_id,
+        "reward_id": found["details"]["reward_id"],
+        "reward_type": found["details"].get("reward_type"),
+        "quantity": found["details"]["quantity"],
+        "value": found["details"].get("value"),
+        "order_id": order_id,
+        "status": "consumed",
+    }
+    status = found.get("status")
+    if status == "consumed":
+        if order_id and found.get("consumed_order_id") == order_id:
+            return answer, False
+        raise InvalidState("the code was already used", code=code)
+    if status != "issued":
+        raise InvalidState(f"the redemption is {status}", code=code)
+    try:
+        store.consume_redemption(program_id, member_id, found["source_kind"], found["source_id"], order_id, now)
+    except Cancelled as cancelled:
+        raise InvalidState("the code was already used", code=code) from cancelled
+    return answer, True
+
+
+def require_idempotency_key(value: str | None) -> str:
+    if not value or not value.strip():
+        raise ValidationFailed("the Idempotency-Key header is required", field="Idempotency-Key")
+    key = value.strip()
+    if len(key) > 128:
+        raise ValidationFailed("the Idempotency-Key header is too long (128 at most)", field="Idempotency-Key")
+    return key
+
+
+def rewards_for_member(store: LoyaltyStore, config: ProgramConfig, member_id: str, now: datetime) -> dict[str, Any]:
+    """Every reward with this member's price and, where they cannot redeem it now, the reason."""
+    member, lots = store.get_member_and_open_lots(config.program_id, member_id)
+    if member is None:
+        raise NotFound("member not found", member_id=member_id)
+    spendable = sum(lot.remaining for lot in lots if lot.spendable(now))
+    rewards = []
+    for reward_id, reward in sorted(config.rewards.items()):
+        cost = reward.cost_for(member.tier)
+        reason = unavailable_reason(reward, member, reward_id, 1, now)
+        if reason is None and reward.caps() != (None, None):
+            counts = store.reward_counter(config.program_id, reward_id)
+            unit_cap, budget = reward.caps()
+            if unit_cap is not None and counts.get("redeemed", 0) >= unit_cap:
+                reason = OutOfStock("the reward is out of stock")
+            elif budget is not None and counts.get("points", 0) + cost > budget:
+                reason = LimitReached("the reward's points budget is spent")
+        if reason is None and spendable < cost:
+            reason = InsufficientPoints("the member does not have enough points", required=cost, available=spendable)
+        rewards.append(
+            {
+                "reward_id": reward_id,
+                "name": reward.name,
+                "type": reward.type,
+                "cost": cost,
+                "value": reward.value.model_dump(mode="json", exclude_none=True) if reward.value else None,
+                "available": reason is None,
+                "reason": reason.code if reason else None,
+            }
+        )
+    return {"member_id": member_id, "balance": member.balance, "rewards": rewards}

@@ -1,0 +1,59 @@
+"""How members, ledger entries and lots are shown to callers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member
+
+EXPIRING_SOON_DAYS = 30
+
+
+def member_view(member: Member, lots: list[Lot], now: datetime) -> dict[str, Any]:
+    soon = now + timedelta(days=EXPIRING_SOON_DAYS)
+    expiring = [lot for lot in lots if lot.spendable(now) and lot.expires_at is not None and lot.expires_at <= soon]
+    return {
+        "program_id": member.program_id,
+        "member_id": member.member_id,
+        "status": member.status,
+        "tier": member.tier,
+        "balance": member.balance,
+        "pending": member.pending,
+        "lifetime_points": member.lifetime_points,
+        "enrolled_at": member.enrolled_at.isoformat(),
+        "last_activity_at": member.last_activity_at.isoformat() if member.last_activity_at else None,
+        **{name: getattr(member, name) for name in PROFILE_FIELDS},
+        "expiring_soon": {
+            "within_days": EXPIRING_SOON_DAYS,
+            "points": sum(lot.remaining for lot in expiring),
+            "next_expiry": min((lot.expires_at for lot in expiring), default=None),
+        },
+    }
+
+
+def transaction_view(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "transaction_id": entry.transaction_id,
+        "kind": entry.kind,
+        "source": {"kind": entry.source_kind, "id": entry.source_id},
+        "points": entry.points,
+        "recorded_at": entry.recorded_at.isoformat(),
+        "occurred_at": entry.occurred_at.isoformat(),
+        "status": entry.status,
+        "lots": [{"lot_id": s.lot_id, "points": s.points} for s in entry.spends]
+        or ([{"lot_id": entry.lot.lot_id, "points": entry.lot.points}] if entry.lot else []),
+        "details": entry.details,
+    }
+
+
+def lot_view(lot: Lot) -> dict[str, Any]:
+    return {
+        "lot_id": lot.lot_id,
+        "source": lot.source,
+        "points": lot.points,
+        "remaining": lot.remaining,
+        "earned_at": lot.earned_at.isoformat(),
+        "available_at": lot.available_at.isoformat(),
+        "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
+    }

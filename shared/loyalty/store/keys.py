@@ -1,0 +1,71 @@
+"""The table's key schema: the only module that builds a key string."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+
+EXPIRY_SHARDS = 16  # the sweep reads one expiry day in 16 parallel slices (see README: hot keys)
+NEVER = "9999-12-31T23:59:59+00:00"
+PROFILE = "PROFILE"
+PROFILE_OPEN_SK = "#PROFILE"  # sorts before every LOT#: one Query gives profile, then lots
+
+
+def program_pk(program_id: str) -> str:
+    return f"PROG#{program_id}"
+
+
+SETTINGS_SK = "CFG"
+
+
+def tier_sk(tier_id: str) -> str:
+    return f"TIER#{tier_id}"
+
+
+def reward_sk(reward_id: str) -> str:
+    return f"REWARD#{reward_id}"
+
+
+def member_pk(program_id: str, member_id: str) -> str:
+    return f"PROG#{program_id}#MEM#{member_id}"
+
+
+def entry_sk(source_kind: str, source_id: str) -> str:
+    return f"TX#{source_kind}#{source_id}"
+
+
+def identity_pk(program_id: str, kind: str, value: str) -> str:
+    """Uniqueness marker of a normalised email or phone within a program."""
+    return f"PROG#{program_id}#{kind.upper()}#{value}"
+
+
+IDENTITY_SK = "IDENTITY"
+
+
+def reward_counter_key(program_id: str, reward_id: str) -> dict[str, str]:
+    return {"PK": f"PROG#{program_id}#REWARD#{reward_id}", "SK": "COUNTER"}
+
+
+def timestamp(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else NEVER
+
+
+def open_lot_sk(expires_at: datetime | None, lot_id: str) -> str:
+    return f"LOT#{timestamp(expires_at)}#{lot_id}"
+
+
+def expiry_shard(program_id: str, member_id: str) -> int:
+    return zlib.crc32(f"{program_id}#{member_id}".encode()) % EXPIRY_SHARDS
+
+
+def expiry_index_keys(program_id: str, member_id: str, lot_id: str, expires_at: datetime) -> dict[str, str]:
+    """Sparse expiry index: present only while the lot has points left."""
+    day = expires_at.strftime("%Y-%m-%d")
+    return {
+        "GSI1PK": f"EXP#{day}#{expiry_shard(program_id, member_id)}",
+        "GSI1SK": f"{timestamp(expires_at)}#{program_id}#{member_id}#{lot_id}",
+    }
+
+
+def code_index_keys(program_id: str, code: str) -> dict[str, str]:
+    return {"GSI1PK": f"CODE#{program_id}#{code}", "GSI1SK": "REDEMPTION"}

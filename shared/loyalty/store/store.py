@@ -1,0 +1,654 @@
+"""The single table: every read and write the product makes, each state change one transaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
+from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Tier
+from loyalty.errors import ValidationFailed
+from loyalty.store import keys
+from loyalty.store.dynamo import (
+    dynamodb_client,
+    error_code,
+    from_item,
+    to_attr,
+    to_item,
+    transient_faults_as_unavailable,
+)
+from loyalty.store.items import entry_from_item, entry_item, lot_from_item, member_from_item, member_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class Cancelled(Exception):
+    """A transaction whose conditions failed; names the parts that failed and their stored items."""
+
+    def __init__(self, failures: dict[str, dict[str, Any] | None]) -> None:
+        super().__init__(", ".join(failures) or "transaction cancelled")
+        self.failures = failures
+
+    def failed(self, part: str) -> bool:
+        return any(name == part or name.startswith(part + ":") for name in self.failures)
+
+    def existing(self, part: str) -> dict[str, Any] | None:
+        return self.failures.get(part)
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # "email" | "phone"
+    value: str
+
+
+@dataclass(frozen=True)
+class RewardCounter:
+    reward_id: str
+    quantity: int
+    points: int
+    unit_cap: int | None
+    points_budget: int | None
+
+
+def _cursor_encode(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _cursor_decode(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as error:
+        raise ValidationFailed("cursor is not valid", field="cursor") from error
+    if not isinstance(key, dict):
+        raise ValidationFailed("cursor is not valid", field="cursor")
+    return key
+
+
+class LoyaltyStore:
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = dynamodb_client()
+        return self._client
+
+    # ---------------------------------------------------------------- primitives
+
+    def _transact(self, parts: list[tuple[str, dict[str, Any]]]) -> None:
+        """One TransactWriteItems; failed conditions come back as `Cancelled` naming the parts."""
+        from botocore.exceptions import ClientError
+
+        actions = []
+        for _, action in parts:
+            ((verb, body),) = action.items()
+            actions.append(
+                {
+                    verb: {
+                        "TableName": self.table_name,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        **body,
+                    }
+                }
+            )
+        try:
+            with transient_faults_as_unavailable():
+                self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])  # type: ignore[typeddict-item]
+            failures: dict[str, dict[str, Any] | None] = {}
+            for (name, _), reason in zip(parts, reasons, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    failures[name] = from_item(reason["Item"]) if reason.get("Item") else None
+                elif reason.get("Code") not in (None, "None"):
+                    # A conflict with another transaction: nothing written, the caller retries.
+                    failures[f"{name}:{reason.get('Code')}"] = None
+            raise Cancelled(failures) from error
+
+    def _query(self, **kwargs: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        with transient_faults_as_unavailable():
+            page = self.client.query(TableName=self.table_name, **kwargs)
+        return [from_item(item) for item in page.get("Items", [])], page.get("LastEvaluatedKey")
+
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = self._query(**kwargs, **({"ExclusiveStartKey": start} if start else {}))
+            items.extend(page)
+            if not start:
+                return items
+
+    def _get(self, key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
+        with transient_faults_as_unavailable():
+            found = self.client.get_item(TableName=self.table_name, Key=to_item(key), ConsistentRead=consistent)
+        return from_item(found["Item"]) if "Item" in found else None
+
+    def _batch_get(self, wanted: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Strongly consistent BatchGetItem, following unprocessed keys."""
+        request: dict[str, Any] = {self.table_name: {"Keys": [to_item(k) for k in wanted], "ConsistentRead": True}}
+        found: list[dict[str, Any]] = []
+        while request:
+            with transient_faults_as_unavailable():
+                page = self.client.batch_get_item(RequestItems=request)
+            found += [from_item(item) for item in page.get("Responses", {}).get(self.table_name, [])]
+            request = page.get("UnprocessedKeys") or {}
+        return found
+
+    def _put(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        with transient_faults_as_unavailable():
+            old = self.client.put_item(TableName=self.table_name, Item=to_item(values), ReturnValues="ALL_OLD")
+        return from_item(old["Attributes"]) if "Attributes" in old else None
+
+    # ---------------------------------------------------------------- program config
+
+    def load_program(self, program_id: str) -> ProgramConfig | None:
+        """Settings, tiers and rewards of a program in one Query."""
+        items = self._query_all(
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": to_attr(keys.program_pk(program_id))},
+            ConsistentRead=True,
+        )
+        settings = next((item for item in items if item["SK"] == keys.SETTINGS_SK), None)
+        if settings is None:
+            return None
+        prefix_tier, prefix_reward = keys.tier_sk(""), keys.reward_sk("")
+        return ProgramConfig(
+            program_id=program_id,
+            settings=ProgramSettings.model_validate(settings["data"]),
+            tiers={
+                i["SK"][len(prefix_tier) :]: Tier.model_validate(i["data"])
+                for i in items
+                if i["SK"].startswith(prefix_tier)
+            },
+            rewards={
+                i["SK"][len(prefix_reward) :]: Reward.model_validate(i["data"])
+                for i in items
+                if i["SK"].startswith(prefix_reward)
+            },
+        )
+
+    def put_config(self, program_id: str, sort_key: str, data: dict[str, Any], now: datetime) -> bool:
+        """Store one piece of program config; True when it is new."""
+        old = self._put(
+            {
+                "PK": keys.program_pk(program_id),
+                "SK": sort_key,
+                "type": "config",
+                "data": data,
+                "updated_at": keys.timestamp(now),
+            }
+        )
+        return old is None
+
+    # ---------------------------------------------------------------- members
+
+    def enroll(self, member: Member, identities: list[Identity], outbox_id: str, outbox: list[dict[str, Any]]) -> None:
+        """Profile plus one uniqueness marker per identity, all or nothing."""
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "profile",
+                {
+                    "Put": {
+                        "Item": to_item({**member_item(member), "outbox_id": outbox_id, "outbox": outbox}),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            )
+        ]
+        parts += [(f"identity_{identity.kind}", self._identity_put(member, identity)) for identity in identities]
+        self._transact(parts)
+
+    def _identity_put(self, member: Member, identity: Identity) -> dict[str, Any]:
+        return {
+            "Put": {
+                "Item": to_item(
+                    {
+                        "PK": keys.identity_pk(member.program_id, identity.kind, identity.value),
+                        "SK": keys.IDENTITY_SK,
+                        "type": "identity",
+                        "member_id": member.member_id,
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def _identity_delete(self, member: Member, identity: Identity) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "Key": to_item(
+                    {
+                        "PK": keys.identity_pk(member.program_id, identity.kind, identity.value),
+                        "SK": keys.IDENTITY_SK,
+                    }
+                ),
+                "ConditionExpression": "member_id = :m",
+                "ExpressionAttributeValues": {":m": to_attr(member.member_id)},
+            }
+        }
+
+    def get_member(self, program_id: str, member_id: str) -> Member | None:
+        item = self._get({"PK": keys.member_pk(program_id, member_id), "SK": keys.PROFILE})
+        return member_from_item(item) if item else None
+
+    def get_member_and_entry(
+        self, program_id: str, member_id: str, source_kind: str, source_id: str
+    ) -> tuple[Member | None, dict[str, Any] | None]:
+        """Profile and the ledger entry of a source in one strongly consistent BatchGetItem."""
+        pk = keys.member_pk(program_id, member_id)
+        wanted = [{"PK": pk, "SK": keys.PROFILE}, {"PK": pk, "SK": keys.entry_sk(source_kind, source_id)}]
+        found = self._batch_get(wanted)
+        profile = next((item for item in found if item["SK"] == keys.PROFILE), None)
+        entry = next((item for item in found if item["SK"] != keys.PROFILE), None)
+        return (member_from_item(profile) if profile else None), entry
+
+    def get_member_and_open_lots(self, program_id: str, member_id: str) -> tuple[Member | None, list[Lot]]:
+        """One strongly consistent Query of the OPEN index: the profile, then open lots by expiry."""
+        items = self._query_all(
+            IndexName="OPEN",
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": to_attr(keys.member_pk(program_id, member_id))},
+            ConsistentRead=True,
+        )
+        profile = next((item for item in items if item["SK"] == keys.PROFILE), None)
+        lots = [lot_from_item(item) for item in items if item["SK"] != keys.PROFILE and item.get("remaining", 0) > 0]
+        return (member_from_item(profile) if profile else None), lots
+
+    def update_profile(
+        self,
+        before: Member,
+        after: Member,
+        added: list[Identity],
+        removed: list[Identity],
+        outbox_id: str,
+        outbox: list[dict[str, Any]],
+    ) -> None:
+        """Personal data changes (patch or erasure) with the uniqueness markers they move."""
+        names = {f"#{name}": name for name in PROFILE_FIELDS}
+        values: dict[str, Any] = {f":{name}": getattr(after, name) for name in PROFILE_FIELDS}
+        sets = [f"#{name} = :{name}" for name in PROFILE_FIELDS if getattr(after, name) is not None]
+        removes = [f"#{name}" for name in PROFILE_FIELDS if getattr(after, name) is None]
+        values = {k: v for k, v in values.items() if v is not None}
+        sets += [
+            "#status = :status",
+            "version = version + :one",
+            "outbox_id = :outbox_id",
+            "outbox = :outbox",
+        ]
+        names["#status"] = "status"
+        values.update(
+            {
+                ":status": after.status,
+                ":one": 1,
+                ":outbox_id": outbox_id,
+                ":outbox": outbox,
+                ":v": before.version,
+            }
+        )
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "profile",
+                {
+                    "Update": {
+                        "Key": to_item({"PK": keys.member_pk(before.program_id, before.member_id), "SK": keys.PROFILE}),
+                        "UpdateExpression": expression,
+                        "ConditionExpression": "version = :v",
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": to_item(values),
+                    }
+                },
+            )
+        ]
+        parts += [(f"identity_{i.kind}", self._identity_put(after, i)) for i in added]
+        parts += [(f"release_{i.kind}", self._identity_delete(before, i)) for i in removed]
+        self._transact(parts)
+
+    def member_items(self, program_id: str, member_id: str) -> list[dict[str, Any]]:
+        """Everything stored under a member (for the data export)."""
+        return self._query_all(
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": to_attr(keys.member_pk(program_id, member_id))},
+        )
+
+    # ---------------------------------------------------------------- ledger writes
+
+    def record_credit(self, before: Member, after: Member, entry: LedgerEntry, outbox: list[dict[str, Any]]) -> None:
+        """Ledger entry with its lot, and the profile's balance and tier: one transaction.
+
+        The entry's own `attribute_not_exists` is the idempotency marker; the profile's
+        version makes the tier decision exact when two earns of one member race.
+        """
+        lot = entry.lot
+        assert lot is not None
+        pending = after.pending - before.pending
+        values = {
+            ":balance": after.balance - before.balance,
+            ":pending": pending,
+            ":points": lot.points,
+            ":qualifying": after.qualifying,
+            ":now": keys.timestamp(after.last_activity_at),
+            ":one": 1,
+            ":v": before.version,
+            ":active": "active",
+        }
+        expression = (
+            "SET balance = balance + :balance, pending = pending + :pending,"
+            " lifetime_points = lifetime_points + :points, qualifying = :qualifying,"
+            " last_activity_at = :now, version = version + :one"
+        )
+        if after.tier != before.tier:
+            expression += ", tier = :tier"
+            values[":tier"] = after.tier
+        self._transact(
+            [
+                (
+                    "entry",
+                    {
+                        "Put": {
+                            "Item": to_item(entry_item(before.program_id, before.member_id, entry, outbox)),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ),
+                (
+                    "profile",
+                    {
+                        "Update": {
+                            "Key": to_item(
+                                {
+                                    "PK": keys.member_pk(before.program_id, before.member_id),
+                                    "SK": keys.PROFILE,
+                                }
+                            ),
+                            "UpdateExpression": expression,
+                            "ConditionExpression": "version = :v AND #status = :active",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": to_item(values),
+                        }
+                    },
+                ),
+            ]
+        )
+
+    def _spend_update(self, program_id: str, member_id: str, spend: Spend) -> dict[str, Any]:
+        kind, _, source_id = spend.source.partition("#")
+        key = to_item({"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(kind, source_id)})
+        if spend.points == spend.remaining_before:
+            # Emptying the lot takes it out of the open-lot and expiry indexes; exact condition.
+            return {
+                "Update": {
+                    "Key": key,
+                    "UpdateExpression": "SET remaining = :zero REMOVE OPEN_SK, GSI1PK, GSI1SK",
+                    "ConditionExpression": "remaining = :before",
+                    "ExpressionAttributeValues": to_item({":zero": 0, ":before": spend.remaining_before}),
+                }
+            }
+        # A partial spend commutes with other spends: concurrent redemptions need no retry.
+        return {
+            "Update": {
+                "Key": key,
+                "UpdateExpression": "SET remaining = remaining - :take",
+                "ConditionExpression": "remaining >= :take",
+                "ExpressionAttributeValues": to_item({":take": spend.points}),
+            }
+        }
+
+    def _refill_update(self, program_id: str, member_id: str, spend: Spend, lot: dict[str, Any]) -> dict[str, Any]:
+        kind, _, source_id = spend.source.partition("#")
+        expires_at = datetime.fromisoformat(lot["expires_at"]) if lot["expires_at"] != keys.NEVER else None
+        index = {"OPEN_SK": keys.open_lot_sk(expires_at, spend.lot_id)}
+        if expires_at is not None:
+            index.update(keys.expiry_index_keys(program_id, member_id, spend.lot_id, expires_at))
+        sets = ", ".join(f"{name} = :{name}" for name in index)
+        return {
+            "Update": {
+                "Key": to_item({"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(kind, source_id)}),
+                "UpdateExpression": f"SET remaining = remaining + :give, {sets}",
+                "ConditionExpression": "remaining + :give <= lot_points",
+                "ExpressionAttributeValues": to_item({":give": spend.points, **{f":{k}": v for k, v in index.items()}}),
+            }
+        }
+
+    def record_redemption(
+        self,
+        member: Member,
+        entry: LedgerEntry,
+        per_member_limit: int | None,
+        counter: RewardCounter | None,
+        outbox: list[dict[str, Any]],
+    ) -> None:
+        """Redemption entry, each lot spent, the balance and the reward's counters: one transaction."""
+        reward_id = entry.details["reward_id"]
+        quantity = entry.details["quantity"]
+        cost = -entry.points
+        condition = "balance >= :cost AND #status = :active"
+        values: dict[str, Any] = {
+            ":cost": cost,
+            ":q": quantity,
+            ":zero": 0,
+            ":now": keys.timestamp(entry.recorded_at),
+            ":active": "active",
+        }
+        if per_member_limit is not None:
+            condition += " AND (attribute_not_exists(reward_counts.#r) OR reward_counts.#r <= :member_max)"
+            values[":member_max"] = per_member_limit - quantity
+        code_keys = keys.code_index_keys(member.program_id, entry.details["code"])  # POS looks codes up here
+        pk = keys.member_pk(member.program_id, member.member_id)
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "entry",
+                {
+                    "Put": {
+                        "Item": to_item(
+                            {**entry_item(member.program_id, member.member_id, entry, outbox), **code_keys}
+                        ),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ),
+            (
+                "profile",
+                {
+                    "Update": {
+                        "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
+                        "UpdateExpression": "SET balance = balance - :cost, last_activity_at = :now,"
+                        " reward_counts.#r = if_not_exists(reward_counts.#r, :zero) + :q",
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": {"#r": reward_id, "#status": "status"},
+                        "ExpressionAttributeValues": to_item(values),
+                    }
+                },
+            ),
+        ]
+        parts += [
+            (f"lot:{spend.lot_id}", self._spend_update(member.program_id, member.member_id, spend))
+            for spend in entry.spends
+        ]
+        if counter is not None:
+            parts.append(("counter", self._counter_update(member.program_id, counter, sign=1)))
+        self._transact(parts)
+
+    def _counter_update(self, program_id: str, counter: RewardCounter, sign: int) -> dict[str, Any]:
+        values: dict[str, Any] = {":q": sign * counter.quantity, ":p": sign * counter.points, ":zero": 0}
+        conditions = []
+        if sign > 0 and counter.unit_cap is not None:
+            conditions.append("(attribute_not_exists(redeemed) OR redeemed <= :unit_max)")
+            values[":unit_max"] = counter.unit_cap - counter.quantity
+        if sign > 0 and counter.points_budget is not None:
+            conditions.append("(attribute_not_exists(points) OR points <= :points_max)")
+            values[":points_max"] = counter.points_budget - counter.points
+        update: dict[str, Any] = {
+            "Key": to_item(keys.reward_counter_key(program_id, counter.reward_id)),
+            "UpdateExpression": "SET redeemed = if_not_exists(redeemed, :zero) + :q,"
+            " points = if_not_exists(points, :zero) + :p",
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if conditions:
+            update["ConditionExpression"] = " AND ".join(conditions)
+        return {"Update": update}
+
+    def reward_counter(self, program_id: str, reward_id: str) -> dict[str, Any]:
+        return self._get(keys.reward_counter_key(program_id, reward_id)) or {"redeemed": 0, "points": 0}
+
+    def record_cancellation(
+        self,
+        member: Member,
+        redemption: LedgerEntry,
+        cancel: LedgerEntry,
+        lots: dict[str, dict[str, Any]],
+        counter: RewardCounter | None,
+        outbox: list[dict[str, Any]],
+    ) -> None:
+        """Give a redemption's points back to the lots they came from: one transaction."""
+        pk = keys.member_pk(member.program_id, member.member_id)
+        reward_id = redemption.details["reward_id"]
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "entry",
+                {
+                    "Put": {
+                        "Item": to_item(entry_item(member.program_id, member.member_id, cancel, outbox)),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ),
+            (
+                "redemption",
+                {
+                    "Update": {
+                        "Key": to_item({"PK": pk, "SK": keys.entry_sk(redemption.source_kind, redemption.source_id)}),
+                        "UpdateExpression": "SET #status = :cancelled, cancelled_at = :now",
+                        "ConditionExpression": "#status = :issued",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":cancelled": "cancelled",
+                                ":issued": "issued",
+                                ":now": keys.timestamp(cancel.recorded_at),
+                            }
+                        ),
+                    }
+                },
+            ),
+            (
+                "profile",
+                {
+                    "Update": {
+                        "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
+                        "UpdateExpression": "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q",
+                        "ExpressionAttributeNames": {"#r": reward_id},
+                        "ExpressionAttributeValues": to_item(
+                            {":give": cancel.points, ":q": redemption.details["quantity"]}
+                        ),
+                    }
+                },
+            ),
+        ]
+        parts += [
+            (
+                f"lot:{spend.lot_id}",
+                self._refill_update(member.program_id, member.member_id, spend, lots[spend.lot_id]),
+            )
+            for spend in redemption.spends
+        ]
+        if counter is not None:
+            parts.append(("counter", self._counter_update(member.program_id, counter, sign=-1)))
+        self._transact(parts)
+
+    def get_entry(self, program_id: str, member_id: str, source_kind: str, source_id: str) -> dict[str, Any] | None:
+        return self._get({"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(source_kind, source_id)})
+
+    def get_lots(self, program_id: str, member_id: str, spends: list[Spend]) -> dict[str, dict[str, Any]]:
+        """The lot items a list of spends touched, by lot id."""
+        pk = keys.member_pk(program_id, member_id)
+        sort_keys = {keys.entry_sk(*spend.source.split("#", 1)) for spend in spends}
+        found = self._batch_get([{"PK": pk, "SK": sk} for sk in sort_keys])
+        return {item["transaction_id"]: item for item in found}
+
+    # ---------------------------------------------------------------- ledger reads
+
+    def list_entries(
+        self, program_id: str, member_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[LedgerEntry], str | None]:
+        start = _cursor_decode(cursor)
+        items, last = self._query(
+            IndexName="LEDGER",
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": to_attr(keys.member_pk(program_id, member_id))},
+            ScanIndexForward=False,
+            Limit=limit,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        return [entry_from_item(item) for item in items], _cursor_encode(last)
+
+    def list_open_lots(
+        self, program_id: str, member_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Lot], str | None]:
+        start = _cursor_decode(cursor)
+        items, last = self._query(
+            IndexName="OPEN",
+            KeyConditionExpression="PK = :pk AND begins_with(OPEN_SK, :lot)",
+            ExpressionAttributeValues={
+                ":pk": to_attr(keys.member_pk(program_id, member_id)),
+                ":lot": to_attr("LOT#"),
+            },
+            Limit=limit,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        return [lot_from_item(item) for item in items if item.get("remaining", 0) > 0], _cursor_encode(last)
+
+    def find_redemption_by_code(self, program_id: str, code: str) -> dict[str, Any] | None:
+        index = keys.code_index_keys(program_id, code)
+        items, _ = self._query(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues={":pk": to_attr(index["GSI1PK"])},
+            Limit=1,
+        )
+        return items[0] if items else None
+
+    def consume_redemption(
+        self, program_id: str, member_id: str, source_kind: str, source_id: str, order_id: str | None, now: datetime
+    ) -> None:
+        """Mark a code used, once (a single conditional update: nothing else changes)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with transient_faults_as_unavailable():
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=to_item(
+                        {
+                            "PK": keys.member_pk(program_id, member_id),
+                            "SK": keys.entry_sk(source_kind, source_id),
+                        }
+                    ),
+                    UpdateExpression="SET #status = :consumed, consumed_at = :now, consumed_order_id = :order",
+                    ConditionExpression="#status = :issued",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=to_item(
+                        {
+                            ":consumed": "consumed",
+                            ":issued": "issued",
+                            ":now": keys.timestamp(now),
+                            ":order": order_id or "",
+                        }
+                    ),
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise Cancelled({"redemption": None}) from error
+            raise

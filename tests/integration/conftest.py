@@ -1,0 +1,106 @@
+"""Handlers in-process against moto, with its DynamoDB backend serialised as DynamoDB is atomic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.definitions import TABLE
+from infra.local.resources import table_spec
+from infra.local.serialise import serialise_dynamodb
+from loyalty.api.runtime import Runtime, use_runtime
+from loyalty.services.programs import ProgramCache
+from loyalty.store.store import LoyaltyStore
+from tests.helpers import Api
+
+PROGRAM = {
+    "name": "Acme Rewards",
+    "currency": "EUR",
+    "earn_rate": {"points": 1, "per_amount": 1},
+    "rounding": "floor",
+    "expiry": {"policy": "rolling", "days": 365},
+    "pending_days": 0,
+    "tier_window_days": 365,
+    "reminders": {"expiring_days_before": [30, 7], "welcome_days_after": [5], "birthday": True},
+    "activity_points": {"newsletter": 50, "review": 25},
+}
+
+
+class Clock:
+    """The 'now' of every handler call; tests move it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.moment = start
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> datetime:
+        self.moment += timedelta(**delta)
+        return self.moment
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    serialise_dynamodb()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Any:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(**table_spec(TABLE))
+    return client
+
+
+@pytest.fixture
+def store(dynamodb: Any) -> LoyaltyStore:
+    return LoyaltyStore(TABLE.logical_id, client=dynamodb)
+
+
+@pytest.fixture
+def runtime(store: LoyaltyStore, clock: Clock) -> Iterator[Runtime]:
+    rt = Runtime(store, ProgramCache(ttl_seconds=5), clock)
+    use_runtime(rt)
+    yield rt
+    use_runtime(None)
+
+
+@pytest.fixture
+def api(runtime: Runtime) -> Api:
+    return Api()
+
+
+@pytest.fixture
+def program(api: Api) -> str:
+    """The program 'acme' with bronze/silver/gold tiers and two rewards."""
+    assert api.put("/v1/programs/acme", PROGRAM).status == 201
+    for tier_id, threshold, multiplier in (("bronze", 0, 1), ("silver", 500, 1.5), ("gold", 2000, 2)):
+        answer = api.put(
+            f"/v1/programs/acme/tiers/{tier_id}",
+            {"name": tier_id.title(), "threshold": threshold, "earn_multiplier": multiplier},
+        )
+        assert answer.status == 201, answer.body
+    assert api.put("/v1/programs/acme/rewards/coffee", {"name": "Coffee", "type": "product", "cost": 100}).status == 201
+    return "acme"
+
+
+def order(order_id: str, amount: float | str, occurred_at: str = "2026-11-20T10:00:00+00:00", **extra: Any) -> dict[str, Any]:
+    return {"order_id": order_id, "amount": amount, "currency": "EUR", "occurred_at": occurred_at, **extra}
+
+
+def enroll(api: Api, program_id: str, member_id: str, **extra: Any) -> dict[str, Any]:
+    answer = api.post(f"/v1/programs/{program_id}/members", {"member_id": member_id, "email": f"{member_id}@example.com", **extra})
+    assert answer.status == 201, answer.body
+    return answer.body
