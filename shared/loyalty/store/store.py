@@ -417,8 +417,15 @@ class LoyaltyStore:
             "Update": {
                 "Key": to_item({"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(kind, source_id)}),
                 "UpdateExpression": f"SET remaining = remaining + :give, {sets}",
-                "ConditionExpression": "remaining + :give <= lot_points",
-                "ExpressionAttributeValues": to_item({":give": spend.points, **{f":{k}": v for k, v in index.items()}}),
+                # A lot never holds more than it was credited with.
+                "ConditionExpression": "remaining <= :room",
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":give": spend.points,
+                        ":room": lot["lot_points"] - spend.points,
+                        **{f":{k}": v for k, v in index.items()},
+                    }
+                ),
             }
         }
 
