@@ -96,11 +96,15 @@ def program(api: Api) -> str:
     return "acme"
 
 
-def order(order_id: str, amount: float | str, occurred_at: str = "2026-11-20T10:00:00+00:00", **extra: Any) -> dict[str, Any]:
+def order(
+    order_id: str, amount: float | str, occurred_at: str = "2026-11-20T10:00:00+00:00", **extra: Any
+) -> dict[str, Any]:
     return {"order_id": order_id, "amount": amount, "currency": "EUR", "occurred_at": occurred_at, **extra}
 
 
 def enroll(api: Api, program_id: str, member_id: str, **extra: Any) -> dict[str, Any]:
-    answer = api.post(f"/v1/programs/{program_id}/members", {"member_id": member_id, "email": f"{member_id}@example.com", **extra})
+    answer = api.post(
+        f"/v1/programs/{program_id}/members", {"member_id": member_id, "email": f"{member_id}@example.com", **extra}
+    )
     assert answer.status == 201, answer.body
     return answer.body

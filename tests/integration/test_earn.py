@@ -102,7 +102,10 @@ def test_never_expiring_programs_open_lots_without_expiry(api: Api) -> None:
 
 
 def test_a_gold_tier_expiry_override_lengthens_lot_life(api: Api, program: str) -> None:
-    api.put(f"/v1/programs/{program}/tiers/gold", {"name": "Gold", "threshold": 2000, "earn_multiplier": 2, "expiry_days": 540})
+    api.put(
+        f"/v1/programs/{program}/tiers/gold",
+        {"name": "Gold", "threshold": 2000, "earn_multiplier": 2, "expiry_days": 540},
+    )
     enroll(api, program, "m1")
     api.post(f"/v1/programs/{program}/members/m1/orders", order("o-1", 2500))
 

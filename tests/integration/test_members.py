@@ -102,7 +102,9 @@ def test_erasure_removes_personal_data_and_keeps_ledger_amounts(api: Api, progra
 def test_export_holds_profile_transactions_and_lots(api: Api, program: str) -> None:
     enroll(api, program, "m1", first_name="Ada")
     api.post(f"/v1/programs/{program}/members/m1/orders", order("o-1", 300))
-    api.post(f"/v1/programs/{program}/members/m1/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"})
+    api.post(
+        f"/v1/programs/{program}/members/m1/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"}
+    )
 
     export = api.get(f"/v1/programs/{program}/members/m1/export").body
 

@@ -10,7 +10,9 @@ P = "/v1/programs/acme"
 
 
 def redeem(api: Api, member_id: str, key: str, reward_id: str = "coffee", **extra) -> object:
-    return api.post(f"{P}/members/{member_id}/redemptions", {"reward_id": reward_id, **extra}, headers={"Idempotency-Key": key})
+    return api.post(
+        f"{P}/members/{member_id}/redemptions", {"reward_id": reward_id, **extra}, headers={"Idempotency-Key": key}
+    )
 
 
 def test_redemption_spends_the_soonest_expiring_lots_first(api: Api, program: str, store: LoyaltyStore) -> None:
@@ -154,8 +156,12 @@ def test_member_self_service_redeems_for_the_token_member_only(api: Api, program
     enroll(api, program, "m2")
     api.post(f"{P}/members/m1/orders", order("o-1", 100))
 
-    mine = api.post("/v1/me/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"}, member=(program, "m1"))
-    other = api.post("/v1/me/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"}, member=(program, "m2"))
+    mine = api.post(
+        "/v1/me/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"}, member=(program, "m1")
+    )
+    other = api.post(
+        "/v1/me/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"}, member=(program, "m2")
+    )
     rewards = api.get("/v1/me/rewards", member=(program, "m2")).body
 
     assert mine.status == 201

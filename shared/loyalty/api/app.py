@@ -57,6 +57,14 @@ def _check_caller(app: APIGatewayRestResolver, next_middleware: Callable[..., Re
                 }
             },
         )
+    if body.strip() and body.lstrip()[:1] not in ("{", ""):
+        # Powertools would validate the first element of a JSON array as if it were the body.
+        try:
+            json.loads(body)
+        except ValueError:
+            pass  # invalid JSON: the validator answers 400
+        else:
+            return error_response(ValidationFailed("the body must be a JSON object"))
     context = event.request_context
     if event.path == MEMBER_PREFIX or event.path.startswith(MEMBER_PREFIX + "/"):
         claims = (context.authorizer.claims if context.authorizer else None) or {}
