@@ -11,6 +11,8 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 PYTHON ?= $(shell scripts/find-python)
 export UV_PYTHON_DOWNLOADS := never
+# The CDK bundler exports the lock file with uv: it must find the pinned one.
+export PATH := $(CURDIR)/$(TOOLS)/bin:$(PATH)
 # Compiled bytecode in the environment: imports (and the cold-path benchmark) do not pay for compiling.
 export UV_COMPILE_BYTECODE := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20

@@ -1,0 +1,110 @@
+"""One Lambda function per definitions.FUNCTIONS entry, each with its own least-privilege role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.constructs.common import acknowledge_key_grant_wildcards
+from infra.definitions import FUNCTIONS, TABLE
+from infra.lambda_factory import LambdaFactory
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a function may do beyond its trigger (event sources grant their own reads)."""
+
+    table: Literal["none", "read", "read_write"] = "none"
+    sends_to: tuple[str, ...] = ()  # logical ids from definitions.QUEUES
+    puts_events: bool = False
+
+
+ACCESS: Mapping[str, Access] = {
+    "docs": Access(),
+    "admin": Access(table="read_write"),
+    "enrollment": Access(table="read_write"),
+    "earn": Access(table="read_write"),
+    "ingest": Access(table="read_write"),  # consumes IngestQueue through its event source
+    "redeem": Access(table="read_write"),
+    "publisher": Access(puts_events=True),  # reads the table's stream through its event source
+    "expiry_sweep": Access(table="read", sends_to=("ExpiryQueue",)),
+    "expiry_worker": Access(table="read_write"),  # consumes ExpiryQueue through its event source
+    "reminders": Access(table="read_write", sends_to=("NotificationsQueue",), puts_events=True),
+    "tier_review": Access(table="read_write"),
+}
+
+
+# Explicit actions instead of CDK's table grants, which add Scan, stream reads and an index wildcard.
+# A transaction is authorised per item by these same actions (TransactGetItems needs GetItem, ...).
+TABLE_READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+TABLE_WRITE = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+)
+
+
+class Functions(Construct):
+    """The functions by definition name (`by_name`), and the table stream's consumer (`stream_consumer`)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+        bus: events.IEventBus,
+        queues: Mapping[str, sqs.IQueue],
+    ) -> None:
+        super().__init__(scope, id)
+        missing = {f.name for f in FUNCTIONS} - set(ACCESS)
+        if missing:
+            raise ValueError(f"say what these functions may access in infra/constructs/compute.py: {missing}")
+
+        factory = LambdaFactory(
+            self,
+            environment={
+                "LOYALTY_TABLE": table.table_name,
+                "LOYALTY_EVENT_BUS": bus.event_bus_name,
+                "LOYALTY_EXPIRY_QUEUE_URL": queues["ExpiryQueue"].queue_url,
+                "LOYALTY_NOTIFICATIONS_QUEUE_URL": queues["NotificationsQueue"].queue_url,
+            },
+        )
+        self._table, self._key = table, key
+        self.by_name: dict[str, lambda_.Function] = {}
+        for definition in FUNCTIONS:
+            function = factory.create(self, definition)
+            access = ACCESS[definition.name]
+            if access.table != "none":
+                self._grant_table(function, writes=access.table == "read_write")
+            for queue in access.sends_to:
+                queues[queue].grant_send_messages(function)
+            if access.puts_events:
+                bus.grant_put_events_to(function)
+            self.by_name[definition.name] = function
+        (self.stream_consumer,) = [self.by_name[f.name] for f in FUNCTIONS if f.stream_consumer]
+        acknowledge_key_grant_wildcards(self, "the encrypted table and queues")
+
+    def _grant_table(self, function: lambda_.Function, *, writes: bool) -> None:
+        indexes = (*TABLE.global_indexes, *TABLE.local_indexes)
+        arn = self._table.table_arn
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[*TABLE_READ, *(TABLE_WRITE if writes else ())],
+                resources=[arn, *(f"{arn}/index/{index.name}" for index in indexes)],
+            )
+        )
+        # DynamoDB acts with the caller's rights on the table's key (the KMS actions CDK's table grants use).
+        (self._key.grant_encrypt_decrypt if writes else self._key.grant_decrypt)(function)
