@@ -71,9 +71,18 @@ class Lot:
     earned_at: datetime
     available_at: datetime
     expires_at: datetime | None
+    # Pending until the activation job moves its points from `pending` to `balance`.
+    pending: bool = False
+    # Reminder windows (days before expiry) already sent for this lot.
+    reminded: set[int] = field(default_factory=set)
 
     def spendable(self, now: datetime) -> bool:
-        return self.remaining > 0 and self.available_at <= now and (self.expires_at is None or self.expires_at > now)
+        return (
+            self.remaining > 0
+            and not self.pending
+            and self.available_at <= now
+            and (self.expires_at is None or self.expires_at > now)
+        )
 
 
 @dataclass(frozen=True)
@@ -117,22 +126,36 @@ def request_hash(payload: dict[str, Any]) -> str:
 def points_for_amount(config: ProgramConfig, amount: Decimal, tier_id: str | None) -> int:
     """floor(amount x earn rate x tier multiplier), with the program's rounding."""
     rate = config.settings.earn_rate
-    raw = amount * rate.points / rate.per_amount * config.multiplier(tier_id)
+    # Divide last: dividing first rounds to 28 digits and 9.999... would floor to 9.
+    raw = amount * rate.points * config.multiplier(tier_id) / rate.per_amount
     return max(config.settings.round_points(raw), 0)
 
 
 def new_lot(
-    config: ProgramConfig, lot_id: str, source: str, points: int, occurred_at: datetime, tier_id: str | None
+    config: ProgramConfig,
+    lot_id: str,
+    source: str,
+    points: int,
+    occurred_at: datetime,
+    tier_id: str | None,
+    now: datetime | None = None,
 ) -> Lot:
+    """The lot of a credit; pending when `now` is before it becomes available."""
+    available_at = occurred_at + timedelta(days=config.settings.pending_days)
     return Lot(
         lot_id=lot_id,
         source=source,
         points=points,
         remaining=points,
         earned_at=occurred_at,
-        available_at=occurred_at + timedelta(days=config.settings.pending_days),
+        available_at=available_at,
         expires_at=lot_expiry(config, occurred_at, tier_id),
+        pending=now is not None and available_at > now,
     )
+
+
+def is_pending(lot: Lot, now: datetime) -> bool:
+    return lot.available_at > now
 
 
 def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tuple[Member, str | None]:
@@ -142,7 +165,7 @@ def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tu
     qualifying[month] = qualifying.get(month, 0) + lot.points
     oldest = month_key(now - timedelta(days=config.settings.tier_window_days))
     qualifying = {m: p for m, p in qualifying.items() if m >= oldest}
-    pending = lot.available_at > now
+    pending = is_pending(lot, now)
     after = replace(
         member,
         balance=member.balance + (0 if pending else lot.points),

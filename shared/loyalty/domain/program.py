@@ -192,7 +192,7 @@ def lot_expiry(config: ProgramConfig, occurred_at: datetime, tier_id: str | None
         months = {"month": 1, "quarter": 3, "year": 12}[policy.period]
         zone = ZoneInfo(config.settings.timezone)
         local = occurred_at.astimezone(zone)
-        start_month = occurred_at.month - (occurred_at.month - 1) % months
+        start_month = local.month - (local.month - 1) % months
         period_start = local.replace(month=start_month, day=1, hour=0, minute=0, second=0, microsecond=0)
         # The end of the K-th period after the one the earn falls in, at local midnight.
         end = add_months(period_start.replace(tzinfo=None), months * (policy.periods_after + 1))

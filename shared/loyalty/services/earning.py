@@ -102,7 +102,7 @@ def _credit(
             raise InvalidState("the member was erased", member_id=member_id)
         transaction_id = str(ULID.from_datetime(now))
         points = points_for(member)
-        lot = new_lot(config, transaction_id, f"{source_kind}#{source_id}", points, occurred_at, member.tier)
+        lot = new_lot(config, transaction_id, f"{source_kind}#{source_id}", points, occurred_at, member.tier, now)
         after, reached = credit(member, config, lot, now)
         rule_id = "base_rate" if source_kind == "order" else f"activity:{details.get('activity_type')}"
         result = {

@@ -88,7 +88,11 @@ def entry_item(program_id: str, member_id: str, entry: LedgerEntry, outbox: list
         )
         if lot.remaining > 0:
             item["OPEN_SK"] = keys.open_lot_sk(lot.expires_at, lot.lot_id)
-            if lot.expires_at is not None:
+            if lot.pending:
+                # Pending lots wait in the activation index; activation moves them to the expiry index.
+                item["pending_lot"] = True
+                item.update(keys.due_index_keys(keys.AVAILABLE, program_id, member_id, lot.lot_id, lot.available_at))
+            elif lot.expires_at is not None:
                 item.update(keys.expiry_index_keys(program_id, member_id, lot.lot_id, lot.expires_at))
     return item
 
@@ -102,6 +106,8 @@ def lot_from_item(item: dict[str, Any]) -> Lot:
         earned_at=datetime.fromisoformat(item["occurred_at"]),
         available_at=datetime.fromisoformat(item["available_at"]),
         expires_at=_time(item.get("expires_at")),
+        pending=bool(item.get("pending_lot")),
+        reminded=set(item.get("reminded") or ()),
     )
 
 

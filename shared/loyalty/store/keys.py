@@ -58,13 +58,31 @@ def expiry_shard(program_id: str, member_id: str) -> int:
     return zlib.crc32(f"{program_id}#{member_id}".encode()) % EXPIRY_SHARDS
 
 
+# The sparse GSI1 holds what the scheduled jobs must find, by job and day, in EXPIRY_SHARDS slices:
+#   EXP#<day>#<shard>   lots with points left, by when they expire (expiry sweep, reminders)
+#   AVL#<day>#<shard>   pending lots, by when they become available (pending activation)
+#   TIER#<day>#<shard>  members whose tier validity ends that day (tier review)
+# An item leaves the index when the job is done with it, so every job reads only due work.
+EXPIRING, AVAILABLE, TIER_REVIEW = "EXP", "AVL", "TIER"
+
+
+def due_partition(job: str, day: str, shard: int) -> str:
+    return f"{job}#{day}#{shard}"
+
+
+def due_index_keys(job: str, program_id: str, member_id: str, item_id: str, due_at: datetime) -> dict[str, str]:
+    return {
+        "GSI1PK": due_partition(job, due_at.strftime("%Y-%m-%d"), expiry_shard(program_id, member_id)),
+        "GSI1SK": f"{timestamp(due_at)}#{program_id}#{member_id}#{item_id}",
+    }
+
+
 def expiry_index_keys(program_id: str, member_id: str, lot_id: str, expires_at: datetime) -> dict[str, str]:
     """Sparse expiry index: present only while the lot has points left."""
-    day = expires_at.strftime("%Y-%m-%d")
-    return {
-        "GSI1PK": f"EXP#{day}#{expiry_shard(program_id, member_id)}",
-        "GSI1SK": f"{timestamp(expires_at)}#{program_id}#{member_id}#{lot_id}",
-    }
+    return due_index_keys(EXPIRING, program_id, member_id, lot_id, expires_at)
+
+
+TIER_REVIEW_SK = "DUE#tier_review"
 
 
 def code_index_keys(program_id: str, code: str) -> dict[str, str]:
