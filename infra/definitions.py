@@ -114,6 +114,7 @@ class Schedule:
 
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule("expiry-sweep", "expiry_sweep", "0 * * * ? *"),
+    Schedule("pending-activation", "expiry_sweep", "30 * * * ? *"),
     Schedule("reminders", "reminders", "0 8 * * ? *"),
     Schedule("tier-review", "tier_review", "30 2 * * ? *"),
 )

@@ -1,12 +1,22 @@
-"""Nothing lost, nothing doubled: concurrent and repeated deliveries, concurrent redemptions."""
+"""Nothing lost, nothing doubled: concurrent and repeated deliveries, concurrent redemptions.
+
+Concurrent API calls go through the services the handlers call, one thread each: a Lambda
+container serves one request at a time, and Powertools keeps the current request in a
+class attribute, so several threads must not share one resolver. The queue handler holds
+no such state and is driven concurrently as it is.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from loyalty.api.runtime import Runtime
+from loyalty.errors import LoyaltyError
+from loyalty.models import OrderRequest, RedemptionRequest
+from loyalty.services import earning, redemption
 from loyalty.store.store import LoyaltyStore
-from tests.helpers import Api, handler, ledger_invariant, sqs_event
+from tests.helpers import Answer, Api, handler, ledger_invariant, sqs_event
 from tests.integration.conftest import enroll, order
 
 P = "/v1/programs/acme"
@@ -16,14 +26,38 @@ def _entries(store: LoyaltyStore, member_id: str) -> list[dict[str, Any]]:
     return [item for item in store.member_items("acme", member_id) if item.get("type") == "entry"]
 
 
+def _earn(runtime: Runtime, member_id: str, body: dict[str, Any]) -> Answer:
+    """What POST .../orders does, minus the HTTP shell."""
+    result, created = earning.earn_for_order(
+        runtime.store, runtime.program("acme"), member_id, OrderRequest.model_validate(body), runtime.now()
+    )
+    return Answer(201 if created else 200, result)
+
+
+def _redeem(runtime: Runtime, member_id: str, reward_id: str, key: str) -> Answer:
+    """What POST .../redemptions does, minus the HTTP shell."""
+    try:
+        result, created = redemption.redeem(
+            runtime.store,
+            runtime.program("acme"),
+            member_id,
+            RedemptionRequest(reward_id=reward_id),
+            key,
+            runtime.now(),
+        )
+    except LoyaltyError as error:
+        return Answer(error.status, error.to_body())
+    return Answer(201 if created else 200, result)
+
+
 def test_one_order_delivered_50_times_at_once_and_10_times_after_credits_once(
-    api: Api, program: str, store: LoyaltyStore
+    api: Api, program: str, store: LoyaltyStore, runtime: Runtime
 ) -> None:
     enroll(api, program, "m1")
     body = order("o-1", 120)
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        answers = list(pool.map(lambda _: api.post(f"{P}/members/m1/orders", body), range(50)))
+        answers = list(pool.map(lambda _: _earn(runtime, "m1", body), range(50)))
     answers += [api.post(f"{P}/members/m1/orders", body) for _ in range(10)]
 
     assert sorted(a.status for a in answers) == [200] * 59 + [201]
@@ -50,7 +84,9 @@ def test_one_order_delivered_50_times_at_once_and_10_times_after_through_the_que
     assert api.post(f"{P}/members/m1/orders", order("q-1", 75)).status == 200
 
 
-def test_200_concurrent_redemptions_never_overspend(api: Api, program: str, store: LoyaltyStore) -> None:
+def test_200_concurrent_redemptions_never_overspend(
+    api: Api, program: str, store: LoyaltyStore, runtime: Runtime
+) -> None:
     enroll(api, program, "m1")
     # Twelve lots of different ages and expiries, so spends cross lot boundaries.
     for n in range(12):
@@ -58,11 +94,8 @@ def test_200_concurrent_redemptions_never_overspend(api: Api, program: str, stor
     balance = ledger_invariant(store, program, "m1")["balance"]
     api.put(f"{P}/rewards/cup", {"name": "Cup", "type": "product", "cost": 30})
 
-    def attempt(n: int) -> Any:
-        return api.post(f"{P}/members/m1/redemptions", {"reward_id": "cup"}, headers={"Idempotency-Key": f"r-{n}"})
-
     with ThreadPoolExecutor(max_workers=200) as pool:
-        answers = list(pool.map(attempt, range(200)))
+        answers = list(pool.map(lambda n: _redeem(runtime, "m1", "cup", f"r-{n}"), range(200)))
 
     successes = [a for a in answers if a.status == 201]
     refusals = [a for a in answers if a.status != 201]
@@ -73,17 +106,16 @@ def test_200_concurrent_redemptions_never_overspend(api: Api, program: str, stor
     assert len({a.body["code"] for a in successes}) == len(successes)
 
 
-def test_a_reward_limit_holds_under_200_concurrent_members(api: Api, program: str, store: LoyaltyStore) -> None:
+def test_a_reward_limit_holds_under_200_concurrent_members(
+    api: Api, program: str, store: LoyaltyStore, runtime: Runtime
+) -> None:
     api.put(f"{P}/rewards/first50", {"name": "First 50", "type": "product", "cost": 10, "limits": {"total": 50}})
     for n in range(200):
         enroll(api, program, f"m{n}")
         api.post(f"{P}/members/m{n}/orders", order("o-1", 10))
 
-    def attempt(n: int) -> Any:
-        return api.post(f"{P}/members/m{n}/redemptions", {"reward_id": "first50"}, headers={"Idempotency-Key": "k"})
-
     with ThreadPoolExecutor(max_workers=200) as pool:
-        answers = list(pool.map(attempt, range(200)))
+        answers = list(pool.map(lambda n: _redeem(runtime, f"m{n}", "first50", "k"), range(200)))
 
     assert sum(a.status == 201 for a in answers) == 50
     assert {a.error_code for a in answers if a.status != 201} == {"limit_reached"}

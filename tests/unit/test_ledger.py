@@ -30,9 +30,10 @@ from tests.unit.factories import T0, lot, member, program, standard_tiers, tier,
         pytest.param({}, utc(2025, 6, 15), 365, 0, id="no-earns"),
         pytest.param({"2025-06": 100, "2025-01": 50}, utc(2025, 6, 15), 365, 150, id="all-inside"),
         pytest.param(
-            {"2024-06": 10, "2024-05": 1_000}, utc(2025, 6, 15), 365, 10, id="window-start-month-counts-whole"
+            {"2024-06": 10, "2024-05": 1_000}, utc(2025, 6, 15), 365, 0, id="month-partly-before-window-does-not-count"
         ),
-        pytest.param({"2025-05": 10, "2025-06": 20}, utc(2025, 6, 15), 30, 30, id="thirty-day-window"),
+        pytest.param({"2024-06": 10, "2024-05": 1_000}, utc(2025, 6, 1), 365, 10, id="window-opening-on-the-1st"),
+        pytest.param({"2025-05": 10, "2025-06": 20}, utc(2025, 6, 15), 30, 20, id="thirty-day-window"),
         pytest.param({"2025-04": 10, "2025-06": 20}, utc(2025, 6, 15), 30, 20, id="thirty-day-window-drops-april"),
         pytest.param({"2023-12": 500, "2024-12": 5}, utc(2025, 1, 10), 365, 5, id="across-new-year"),
     ],

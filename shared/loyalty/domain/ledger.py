@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from loyalty.domain.program import ProgramConfig, lot_expiry
+from loyalty.domain.program import ProgramConfig, add_months, lot_expiry
 from loyalty.errors import InsufficientPoints
 
 EntryKind = Literal["earn", "redeem", "cancel", "expire", "reverse", "adjust"]
@@ -56,7 +56,8 @@ class Member:
         return self.status == "erased"
 
     def qualifying_points(self, now: datetime, window_days: int) -> int:
-        oldest = month_key(now - timedelta(days=window_days))
+        """Points of the calendar months wholly inside the window (the profile keeps months, not days)."""
+        oldest = first_whole_month(now - timedelta(days=window_days))
         return sum(points for month, points in self.qualifying.items() if month >= oldest)
 
 
@@ -115,6 +116,12 @@ class LedgerEntry:
 
 def month_key(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
+
+
+def first_whole_month(start: datetime) -> str:
+    """The first calendar month that begins at or after `start`."""
+    month_start = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return month_key(start if start == month_start else add_months(month_start, 1))
 
 
 def request_hash(payload: dict[str, Any]) -> str:

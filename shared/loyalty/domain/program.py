@@ -65,6 +65,8 @@ class ProgramSettings(_Model):
     expiry: ExpiryPolicy = Field(default_factory=lambda: NeverExpiry(policy="never"))
     pending_days: int = Field(0, ge=0, le=365)
     tier_window_days: int = Field(365, ge=1, le=3650)
+    # At review, a member below their tier's threshold drops one level, or straight to the tier they qualify for.
+    tier_downgrade: Literal["one_level", "to_qualified"] = "one_level"
     reminders: Reminders = Field(default_factory=Reminders)
     # Points per custom activity type until earning rules replace them.
     activity_points: dict[Identifier, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)

@@ -149,8 +149,9 @@ def _credit(
                     "tier.changed", program_id, member_id, transaction_id=transaction_id, old=member.tier, new=reached
                 )
             )
+        review_at = now + timedelta(days=config.settings.tier_window_days) if reached is not None else None
         try:
-            store.record_credit(member, after, entry, outbox)
+            store.record_credit(member, after, entry, outbox, tier_review_at=review_at)
         except Cancelled as cancelled:
             if cancelled.failed("entry"):
                 existing = cancelled.existing("entry") or store.get_entry(program_id, member_id, source_kind, source_id)

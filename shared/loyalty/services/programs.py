@@ -46,7 +46,9 @@ class ProgramCache:
 
 
 def put_settings(store: LoyaltyStore, program_id: str, settings: ProgramSettings, now: datetime) -> bool:
-    return store.put_config(program_id, keys.SETTINGS_SK, settings.model_dump(mode="json"), now)
+    created = store.put_config(program_id, keys.SETTINGS_SK, settings.model_dump(mode="json"), now)
+    store.register_program(program_id)  # idempotent: a retry after a crash in between repairs it
+    return created
 
 
 def put_tier(

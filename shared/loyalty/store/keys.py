@@ -16,6 +16,7 @@ def program_pk(program_id: str) -> str:
 
 
 SETTINGS_SK = "CFG"
+PROGRAMS = "PROGRAMS"
 
 
 def tier_sk(tier_id: str) -> str:

@@ -21,6 +21,7 @@ from loyalty.store.dynamo import (
     transient_faults_as_unavailable,
 )
 from loyalty.store.items import entry_from_item, entry_item, lot_from_item, member_from_item, member_item
+from loyalty.store.jobs import JobStoreMixin
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -71,7 +72,7 @@ def _cursor_decode(cursor: str | None) -> dict[str, Any] | None:
     return key
 
 
-class LoyaltyStore:
+class LoyaltyStore(JobStoreMixin):
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self._client = client
@@ -191,6 +192,16 @@ class LoyaltyStore:
             }
         )
         return old is None
+
+    def register_program(self, program_id: str) -> None:
+        """The list of programs, for the jobs that serve every program (a handful of items, never a scan)."""
+        self._put({"PK": keys.PROGRAMS, "SK": program_id, "type": "program"})
+
+    def program_ids(self) -> list[str]:
+        items = self._query_all(
+            KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": to_attr(keys.PROGRAMS)}
+        )
+        return [item["SK"] for item in items]
 
     # ---------------------------------------------------------------- members
 
@@ -325,7 +336,14 @@ class LoyaltyStore:
 
     # ---------------------------------------------------------------- ledger writes
 
-    def record_credit(self, before: Member, after: Member, entry: LedgerEntry, outbox: list[dict[str, Any]]) -> None:
+    def record_credit(
+        self,
+        before: Member,
+        after: Member,
+        entry: LedgerEntry,
+        outbox: list[dict[str, Any]],
+        tier_review_at: datetime | None = None,
+    ) -> None:
         """Ledger entry with its lot, and the profile's balance and tier: one transaction.
 
         The entry's own `attribute_not_exists` is the idempotency marker; the profile's
@@ -352,36 +370,39 @@ class LoyaltyStore:
         if after.tier != before.tier:
             expression += ", tier = :tier"
             values[":tier"] = after.tier
-        self._transact(
-            [
-                (
-                    "entry",
-                    {
-                        "Put": {
-                            "Item": to_item(entry_item(before.program_id, before.member_id, entry, outbox)),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                ),
-                (
-                    "profile",
-                    {
-                        "Update": {
-                            "Key": to_item(
-                                {
-                                    "PK": keys.member_pk(before.program_id, before.member_id),
-                                    "SK": keys.PROFILE,
-                                }
-                            ),
-                            "UpdateExpression": expression,
-                            "ConditionExpression": "version = :v AND #status = :active",
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": to_item(values),
-                        }
-                    },
-                ),
-            ]
-        )
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "entry",
+                {
+                    "Put": {
+                        "Item": to_item(entry_item(before.program_id, before.member_id, entry, outbox)),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ),
+            (
+                "profile",
+                {
+                    "Update": {
+                        "Key": to_item(
+                            {
+                                "PK": keys.member_pk(before.program_id, before.member_id),
+                                "SK": keys.PROFILE,
+                            }
+                        ),
+                        "UpdateExpression": expression,
+                        "ConditionExpression": "version = :v AND #status = :active",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_item(values),
+                    }
+                },
+            ),
+        ]
+        if tier_review_at is not None:
+            # A tier reached is reviewed when its validity ends (the tier review job reads this item).
+            item = self.tier_review_item(before.program_id, before.member_id, after.tier, tier_review_at)
+            parts.append(("due", {"Put": {"Item": to_item(item)}}))
+        self._transact(parts)
 
     def _spend_update(self, program_id: str, member_id: str, spend: Spend) -> dict[str, Any]:
         kind, _, source_id = spend.source.partition("#")

@@ -1,0 +1,258 @@
+"""Points in time: expiry sweeps, pending activation, tier review and reminders.
+
+Every job takes its "now" from the scheduler event, reads only due work from the sparse
+GSI1 (never a Scan), and makes each change in its own conditional transaction, so a job
+run twice, or two runs at once, change nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ulid import ULID
+
+from loyalty.domain.ledger import LedgerEntry, Member, Spend, request_hash
+from loyalty.domain.program import ProgramConfig
+from loyalty.errors import NotFound
+from loyalty.services.events import event
+from loyalty.services.programs import ProgramCache
+from loyalty.store import keys
+from loyalty.store.store import Cancelled, LoyaltyStore
+
+# A sweep also reads the days before today, so a missed or failed run is caught up by the next.
+LOOKBACK_DAYS = 7
+# Reminder markers live a little longer than the longest window they guard.
+REMINDER_MARKER_DAYS = 400
+
+SWEEP_TASKS = {"expiry-sweep": "expire", "pending-activation": "activate"}
+
+
+@dataclass
+class JobReport:
+    """What a job did, for its log line and the local /_local/jobs answer."""
+
+    read: int = 0
+    changed: int = 0
+    skipped: int = 0
+    points: int = 0
+    details: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "items_read": self.read,
+            "changed": self.changed,
+            "skipped": self.skipped,
+            "points": self.points,
+            **self.details,
+        }
+
+
+def days_back(now: datetime, lookback: int = LOOKBACK_DAYS) -> list[str]:
+    return [(now - timedelta(days=n)).strftime("%Y-%m-%d") for n in range(lookback, -1, -1)]
+
+
+def sweep_messages(job: str, now: datetime) -> list[dict[str, Any]]:
+    """One queue message per index shard: workers sweep the shards in parallel."""
+    task = SWEEP_TASKS[job]
+    return [
+        {"task": task, "shard": shard, "days": days_back(now), "now": now.isoformat()}
+        for shard in range(keys.EXPIRY_SHARDS)
+    ]
+
+
+def _due(store: LoyaltyStore, job: str, days: list[str], shard: int, until: datetime) -> Iterator[dict[str, Any]]:
+    for day in days:
+        start: dict[str, Any] | None = None
+        while True:
+            items, start = store.due_items(job, day, shard, until, start)
+            yield from items
+            if not start:
+                break
+
+
+def sweep_shard(store: LoyaltyStore, task: str, shard: int, days: list[str], now: datetime) -> JobReport:
+    """Expire (or activate) every due lot of one shard."""
+    report = JobReport()
+    job = keys.EXPIRING if task == "expire" else keys.AVAILABLE
+    for item in _due(store, job, days, shard, now):
+        report.read += 1
+        try:
+            points = expire_lot(store, item, now) if task == "expire" else activate_lot(store, item)
+        except Cancelled:
+            # Spent, expired or activated meanwhile (the index lags the table): nothing to do.
+            report.skipped += 1
+            continue
+        report.changed += 1
+        report.points += points
+    return report
+
+
+def expire_lot(store: LoyaltyStore, lot: dict[str, Any], now: datetime) -> int:
+    remaining = lot["remaining"]
+    if remaining <= 0:
+        raise Cancelled({"lot": None})
+    program_id, member_id, lot_id = lot["program_id"], lot["member_id"], lot["transaction_id"]
+    source = f"{lot['source_kind']}#{lot['source_id']}"
+    # One entry per expiry of this lot: `expirations` counts them (a cancelled redemption may refill an expired lot).
+    source_id = f"{lot_id}.{lot.get('expirations', 0)}"
+    transaction_id = f"{lot_id}_exp{lot.get('expirations', 0)}"
+    entry = LedgerEntry(
+        transaction_id=transaction_id,
+        kind="expire",
+        source_kind="expire",
+        source_id=source_id,
+        points=-remaining,
+        recorded_at=now,
+        occurred_at=datetime.fromisoformat(lot["expires_at"]),
+        request_hash=request_hash({"expire": source_id}),
+        spends=[Spend(lot_id, source, remaining, remaining)],
+        details={"lot_id": lot_id, "expires_at": lot["expires_at"]},
+        result={"transaction_id": transaction_id, "points": remaining},
+    )
+    outbox = [
+        event(
+            "points.expired",
+            program_id,
+            member_id,
+            transaction_id=transaction_id,
+            points=remaining,
+            lot_id=lot_id,
+            expires_at=lot["expires_at"],
+        )
+    ]
+    store.record_expiry(lot, entry, outbox)
+    return int(remaining)
+
+
+def activate_lot(store: LoyaltyStore, lot: dict[str, Any]) -> int:
+    expires_at = lot.get("expires_at")
+    store.record_activation(
+        lot, datetime.fromisoformat(expires_at) if expires_at and expires_at != keys.NEVER else None
+    )
+    return int(lot["remaining"])
+
+
+# ------------------------------------------------------------------ tier review
+
+
+def reviewed_tier(config: ProgramConfig, member: Member, now: datetime) -> str | None:
+    """The tier after review: kept while the member still qualifies, else lowered."""
+    window = config.settings.tier_window_days
+    qualified = config.tier_for(member.qualifying_points(now, window))
+    if config.tier_rank(qualified) >= config.tier_rank(member.tier):
+        return member.tier
+    if config.settings.tier_downgrade == "to_qualified":
+        return qualified
+    ordered = [tier_id for tier_id, _ in config.tiers_by_threshold()]
+    return ordered[max(config.tier_rank(member.tier) - 1, 0)]
+
+
+def review_tiers(store: LoyaltyStore, cache: ProgramCache, now: datetime) -> JobReport:
+    report = JobReport(details={"downgraded": 0, "kept": 0})
+    for shard in range(keys.EXPIRY_SHARDS):
+        for due in _due(store, keys.TIER_REVIEW, days_back(now), shard, now):
+            report.read += 1
+            try:
+                outcome = _review_member(store, cache, due, now)
+            except (Cancelled, NotFound):
+                report.skipped += 1
+                continue
+            report.details[outcome] += 1
+            report.changed += 1
+    return report
+
+
+def _review_member(store: LoyaltyStore, cache: ProgramCache, due: dict[str, Any], now: datetime) -> str:
+    config = cache.get(store, due["program_id"])
+    member = store.get_member(due["program_id"], due["member_id"])
+    if member is None or member.erased:
+        raise NotFound("member not found")
+    new_tier = reviewed_tier(config, member, now)
+    window = timedelta(days=config.settings.tier_window_days)
+    review_at = None if new_tier == config.entry_tier() else now + window
+    outbox_id = str(ULID.from_datetime(now))
+    outbox = []
+    if new_tier != member.tier:
+        outbox.append(
+            event("tier.changed", member.program_id, member.member_id, old=member.tier, new=new_tier, reason="review")
+        )
+    store.record_tier_review(
+        member.program_id, member.member_id, member.version, new_tier, review_at, outbox_id, outbox
+    )
+    return "downgraded" if new_tier != member.tier else "kept"
+
+
+# ------------------------------------------------------------------ reminders
+
+
+def wants_messages(member: Member) -> list[str]:
+    """The channels the member agreed to; none means no reminder."""
+    consents = member.consents
+    return [channel for channel in ("email", "sms", "push") if consents.get(f"marketing_{channel}")]
+
+
+def send_reminders(store: LoyaltyStore, cache: ProgramCache, now: datetime) -> JobReport:
+    """Points-expiring reminders, one per member and window for the lots that entered it."""
+    report = JobReport(details={"reminders": 0})
+    configs = {}
+    for program_id in store.program_ids():
+        try:
+            configs[program_id] = cache.get(store, program_id)
+        except NotFound:
+            continue
+    windows = sorted({w for c in configs.values() for w in c.settings.reminders.expiring_days_before})
+    for window in windows:
+        # Lots whose expiry day came within the window today (or yesterday, should a run be missed).
+        days = [(now + timedelta(days=window - n)).strftime("%Y-%m-%d") for n in (1, 0)]
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for shard in range(keys.EXPIRY_SHARDS):
+            for lot in _due(store, keys.EXPIRING, days, shard, now + timedelta(days=window)):
+                report.read += 1
+                config = configs.get(lot["program_id"])
+                if config is None or window not in config.settings.reminders.expiring_days_before:
+                    continue
+                if window in set(lot.get("reminded") or ()) or lot.get("remaining", 0) <= 0:
+                    continue
+                groups[(lot["program_id"], lot["member_id"])].append(lot)
+        for (program_id, member_id), lots in groups.items():
+            profile = store.get_member(program_id, member_id)
+            report.read += 1
+            channels = wants_messages(profile) if profile and not profile.erased else []
+            if not channels:
+                report.skipped += 1
+                continue
+            lots.sort(key=lambda lot: lot["expires_at"])
+            reminder_id = f"expiring-{window}-{lots[0]['transaction_id']}"
+            points = sum(lot["remaining"] for lot in lots)
+            outbox = [
+                event(
+                    "reminder.points_expiring",
+                    program_id,
+                    member_id,
+                    points=points,
+                    expires_at=lots[0]["expires_at"],
+                    window_days=window,
+                    channels=channels,
+                    lots=[lot["transaction_id"] for lot in lots],
+                )
+            ]
+            try:
+                store.record_reminder(
+                    program_id,
+                    member_id,
+                    reminder_id,
+                    [(lot, window) for lot in lots],
+                    outbox,
+                    now + timedelta(days=REMINDER_MARKER_DAYS),
+                )
+            except Cancelled:
+                report.skipped += 1  # another run sent it
+                continue
+            report.changed += 1
+            report.points += points
+            report.details["reminders"] += 1
+    return report
