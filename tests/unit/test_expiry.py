@@ -279,7 +279,7 @@ def test_given_end_of_period_expiry_then_a_tiers_expiry_days_do_not_apply() -> N
         ),
     ],
 )
-def test_given_end_of_period_expiry_in_a_local_zone_then_the_earn_belongs_to_its_local_period_and_expires_at_local_midnight(  # noqa: E501
+def test_given_end_of_period_expiry_in_a_local_zone_then_the_earn_belongs_to_its_local_period_and_expires_at_local_midnight(
     zone: ZoneInfo, earned_local: datetime, period: str, periods_after: int, expected_utc: datetime
 ) -> None:
     config = program(**end_of_period(period, periods_after, timezone=str(zone)))
