@@ -35,10 +35,11 @@ ACCESS: Mapping[str, Access] = {
     "earn": Access(table="read_write"),
     "ingest": Access(table="read_write"),  # consumes IngestQueue through its event source
     "redeem": Access(table="read_write"),
-    "publisher": Access(puts_events=True),  # reads the table's stream through its event source
-    "expiry_sweep": Access(table="read", sends_to=("ExpiryQueue",)),
+    # Reads the table's stream through its event source; reminders also go to the notifications queue.
+    "publisher": Access(puts_events=True, sends_to=("NotificationsQueue",)),
+    "expiry_sweep": Access(sends_to=("ExpiryQueue",)),  # only fans the sweep out, one message per shard
     "expiry_worker": Access(table="read_write"),  # consumes ExpiryQueue through its event source
-    "reminders": Access(table="read_write", sends_to=("NotificationsQueue",), puts_events=True),
+    "reminders": Access(table="read_write"),  # its reminders leave through the outbox and the publisher
     "tier_review": Access(table="read_write"),
 }
 

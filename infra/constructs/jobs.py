@@ -32,13 +32,15 @@ class Jobs(Construct):
         self.dead_letter_queues: dict[str, sqs.Queue] = {"JobFailures": failures}
         group = scheduler.ScheduleGroup(self, "Group", schedule_group_name=f"loyalty-{stage}")
 
-        for job in SCHEDULES:
-            function = functions[job.function]
-            # Scheduler invokes Lambda asynchronously: its retries and DLQ cover delivery only, so a run
-            # that fails inside the function is caught by the function's own on-failure destination.
-            function.configure_async_invoke(
+        # Scheduler invokes Lambda asynchronously: its retries and DLQ cover delivery only, so a run
+        # that fails inside the function is caught by the function's own on-failure destination
+        # (one per function: a function may serve several jobs).
+        for name in dict.fromkeys(job.function for job in SCHEDULES):
+            functions[name].configure_async_invoke(
                 retry_attempts=2, max_event_age=MAX_EVENT_AGE, on_failure=destinations.SqsDestination(failures)
             )
+        for job in SCHEDULES:
+            function = functions[job.function]
             role = iam.Role(
                 self,
                 f"{pascal(job.name)}Role",

@@ -157,12 +157,13 @@ def new_lot(
         earned_at=occurred_at,
         available_at=available_at,
         expires_at=lot_expiry(config, occurred_at, tier_id),
-        pending=now is not None and available_at > now,
+        # No pending period means available at once, even for a till whose clock runs a little fast.
+        pending=now is not None and config.settings.pending_days > 0 and available_at > now,
     )
 
 
 def is_pending(lot: Lot, now: datetime) -> bool:
-    return lot.available_at > now
+    return lot.pending
 
 
 def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tuple[Member, str | None]:
