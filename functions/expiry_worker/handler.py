@@ -29,4 +29,6 @@ def sweep(record: SQSRecord) -> dict[str, Any]:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=sweep, processor=processor, context=context)
+    return process_partial_response(  # type: ignore[return-value]  # a TypedDict of the same shape
+        event=event, record_handler=sweep, processor=processor, context=context
+    )

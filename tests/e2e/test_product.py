@@ -131,8 +131,12 @@ def test_a_poison_message_lands_in_the_dlq_while_the_rest_of_its_batch_is_applie
 
     dead_letters = eventually(dead, timeout_s=60)
     assert [json.loads(m["Body"])["order_id"] for m in dead_letters] == ["bad"]
-    balance = eventually(lambda: (b := requests.get(f"{api}/members/sam", timeout=10).json()["balance"]) == 90 or None)
-    assert balance is True
+
+    def credited() -> int | None:
+        balance: int = requests.get(f"{api}/members/sam", timeout=10).json()["balance"]
+        return balance if balance == 90 else None
+
+    assert eventually(credited) == 90
 
 
 def test_jumping_the_clock_expires_points_and_sends_reminders(stack: RunningStack) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response, Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from loyalty.errors import Forbidden, LoyaltyError, NotFound, Unauthorized, ValidationFailed
 from loyalty.logs import logger
@@ -77,7 +78,8 @@ def _check_caller(app: APIGatewayRestResolver, next_middleware: Callable[..., Re
 
 def member_from_token(router: Router) -> tuple[str, str]:
     """(program_id, member_id) from the Cognito claims: never from the path or the body."""
-    claims = router.current_event.request_context.authorizer.claims or {}
+    event = cast(APIGatewayProxyEvent, router.current_event)  # a REST API proxy event
+    claims = event.request_context.authorizer.claims or {}
     return str(claims["custom:program_id"]), str(claims["custom:member_id"])
 
 

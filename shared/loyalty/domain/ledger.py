@@ -148,22 +148,23 @@ def new_lot(
     now: datetime | None = None,
 ) -> Lot:
     """The lot of a credit; pending when `now` is before it becomes available."""
-    available_at = occurred_at + timedelta(days=config.settings.pending_days)
-    return Lot(
+    lot = Lot(
         lot_id=lot_id,
         source=source,
         points=points,
         remaining=points,
         earned_at=occurred_at,
-        available_at=available_at,
+        available_at=occurred_at + timedelta(days=config.settings.pending_days),
         expires_at=lot_expiry(config, occurred_at, tier_id),
-        # No pending period means available at once, even for a till whose clock runs a little fast.
-        pending=now is not None and config.settings.pending_days > 0 and available_at > now,
     )
+    lot.pending = now is not None and is_pending(config, lot, now)
+    return lot
 
 
-def is_pending(lot: Lot, now: datetime) -> bool:
-    return lot.pending
+def is_pending(config: ProgramConfig, lot: Lot, now: datetime) -> bool:
+    """Pending until `available_at`; a program without a pending period credits at once,
+    even for a till whose clock runs a little fast."""
+    return config.settings.pending_days > 0 and lot.available_at > now
 
 
 def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tuple[Member, str | None]:
@@ -173,7 +174,7 @@ def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tu
     qualifying[month] = qualifying.get(month, 0) + lot.points
     oldest = month_key(now - timedelta(days=config.settings.tier_window_days))
     qualifying = {m: p for m, p in qualifying.items() if m >= oldest}
-    pending = is_pending(lot, now)
+    pending = is_pending(config, lot, now)
     after = replace(
         member,
         balance=member.balance + (0 if pending else lot.points),

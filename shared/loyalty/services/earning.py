@@ -105,7 +105,8 @@ def _credit(
         lot = new_lot(config, transaction_id, f"{source_kind}#{source_id}", points, occurred_at, member.tier, now)
         after, reached = credit(member, config, lot, now)
         rule_id = "base_rate" if source_kind == "order" else f"activity:{details.get('activity_type')}"
-        result = {
+        expires_at = lot.expires_at.isoformat() if lot.expires_at else None
+        result: dict[str, Any] = {
             "transaction_id": transaction_id,
             "points": points,
             "balance": after.balance,
@@ -115,7 +116,7 @@ def _credit(
             "lot": {
                 "lot_id": lot.lot_id,
                 "available_at": lot.available_at.isoformat(),
-                "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
+                "expires_at": expires_at,
             },
         }
         entry = LedgerEntry(
@@ -140,7 +141,7 @@ def _credit(
                 points=points,
                 balance=after.balance,
                 source={"kind": source_kind, "id": source_id},
-                expires_at=result["lot"]["expires_at"],
+                expires_at=expires_at,
             )
         ]
         if reached is not None:

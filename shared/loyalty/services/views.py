@@ -27,7 +27,7 @@ def member_view(member: Member, lots: list[Lot], now: datetime) -> dict[str, Any
         "expiring_soon": {
             "within_days": EXPIRING_SOON_DAYS,
             "points": sum(lot.remaining for lot in expiring),
-            "next_expiry": min((lot.expires_at for lot in expiring), default=None),
+            "next_expiry": min((lot.expires_at for lot in expiring if lot.expires_at), default=None),
         },
     }
 

@@ -50,7 +50,8 @@ def to_attr(value: Any) -> dict[str, Any]:
 
     if isinstance(value, float):
         value = Decimal(str(value))
-    return TypeSerializer().serialize(_decimals(value))
+    serialised: dict[str, Any] = TypeSerializer().serialize(_decimals(value))  # type: ignore[assignment]
+    return serialised
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ class JobStoreMixin:
         """A page of one job's index partition, due at or before `until`."""
         # Sort keys start with the due time; '$' sorts right after '#', so this bound includes `until` itself.
         bound = keys.timestamp(until) + "$"
-        return self._query(  # type: ignore[attr-defined, no-any-return]
+        return self._query(  # type: ignore[attr-defined]
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :pk AND GSI1SK < :bound",
             ExpressionAttributeValues={

@@ -107,7 +107,7 @@ class LoyaltyStore(JobStoreMixin):
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
-            reasons = error.response.get("CancellationReasons", [])  # type: ignore[typeddict-item]
+            reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
             failures: dict[str, dict[str, Any] | None] = {}
             for (name, _), reason in zip(parts, reasons, strict=False):
                 if reason.get("Code") == "ConditionalCheckFailed":
