@@ -55,6 +55,13 @@ class Reminders(_Model):
     birthday: bool = False
 
 
+class MessageTemplate(_Model):
+    """One message in one language; `{name}` placeholders take the event's fields (points, expires_at, ...)."""
+
+    subject: str = Field(max_length=200)
+    body: str = Field(max_length=4000)
+
+
 class ProgramSettings(_Model):
     """What `PUT /v1/programs/{program_id}` takes."""
 
@@ -72,6 +79,8 @@ class ProgramSettings(_Model):
     activity_points: dict[Identifier, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)
     # Value of one point in the program's currency, for the liability figure.
     point_value: Decimal = Field(Decimal("0.01"), ge=0, le=1_000_000)
+    # Message templates by event type ("reminder.points_expiring", ...) and language ("en", "de", ...).
+    notification_templates: dict[str, dict[str, MessageTemplate]] = Field(default_factory=dict)
     # Calendar periods (end_of_period expiry, daily reports) are the program's local ones.
     timezone: str = Field("UTC", max_length=64)
 
