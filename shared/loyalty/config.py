@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+# The SES identity reminders are sent from when LOYALTY_EMAIL_FROM is unset (the local stack verifies it).
+DEFAULT_EMAIL_FROM = "loyalty@example.com"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -14,6 +17,7 @@ class Settings:
     expiry_queue_url: str
     notifications_queue_url: str
     config_cache_seconds: float
+    email_from: str = DEFAULT_EMAIL_FROM
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -25,6 +29,7 @@ class Settings:
             notifications_queue_url=env.get("LOYALTY_NOTIFICATIONS_QUEUE_URL", ""),
             # A deactivated reward or rule must stop within 10 s everywhere: cache for at most 5.
             config_cache_seconds=min(float(env.get("LOYALTY_CONFIG_CACHE_SECONDS", "5")), 10.0),
+            email_from=env.get("LOYALTY_EMAIL_FROM") or DEFAULT_EMAIL_FROM,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -423,10 +424,11 @@ def test_given_a_different_payload_then_the_fingerprint_differs(other: dict[str,
     assert request_hash({"amount": "12.50", "order_id": "o-1"}) != request_hash(other)
 
 
-def test_given_dates_and_decimals_then_the_fingerprint_is_a_stable_sha256_hex_digest() -> None:
+def test_given_dates_and_decimals_then_the_fingerprint_is_a_stable_128_bit_digest() -> None:
     payload = {"at": utc(2025, 1, 1), "amount": Decimal("1.10")}
 
     digest = request_hash(payload)
 
     assert digest == request_hash(dict(reversed(payload.items())))
-    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert len(base64.urlsafe_b64decode(digest + "==")) == 16
+    assert digest != request_hash({**payload, "amount": Decimal("1.11")})

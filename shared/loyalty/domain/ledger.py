@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
@@ -110,7 +111,8 @@ class LedgerEntry:
     lot: Lot | None = None
     spends: list[Spend] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] = field(default_factory=dict)
+    # The member right after this transaction (balance, pending, tier, rules applied): what a replay answers.
+    snapshot: dict[str, Any] = field(default_factory=dict)
     status: str | None = None
 
 
@@ -125,9 +127,9 @@ def first_whole_month(start: datetime) -> str:
 
 
 def request_hash(payload: dict[str, Any]) -> str:
-    """Fingerprint of a request body: the same id with another payload is a conflict."""
+    """Fingerprint of a request body: the same id with another payload is a conflict (128 bits suffice)."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()[:16]).decode().rstrip("=")
 
 
 def points_for_amount(config: ProgramConfig, amount: Decimal, tier_id: str | None) -> int:

@@ -10,25 +10,15 @@ from ulid import ULID
 
 from loyalty.domain.ledger import LedgerEntry, Member, credit, new_lot, points_for_amount, request_hash
 from loyalty.domain.program import ProgramConfig
-from loyalty.errors import IdempotencyConflict, InvalidState, NotFound, ValidationFailed
+from loyalty.errors import InvalidState, NotFound, ValidationFailed
 from loyalty.models import ActivityRequest, OrderRequest
+from loyalty.services.answers import answer, replay
 from loyalty.services.events import event
 from loyalty.services.retry import attempts
 from loyalty.store.store import Cancelled, LoyaltyStore
 
 # Tills run slightly fast; a sale stamped a few minutes ahead is still a sale.
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-def replay(existing: dict[str, Any], fingerprint: str) -> dict[str, Any]:
-    """The first result of a source id, or a conflict when the payload differs."""
-    if existing.get("request_hash") != fingerprint:
-        raise IdempotencyConflict(
-            "this id was already used with a different payload",
-            source=f"{existing['source_kind']}:{existing['source_id']}",
-            transaction_id=existing["transaction_id"],
-        )
-    return dict(existing["result"])
 
 
 def earn_for_order(
@@ -106,19 +96,6 @@ def _credit(
         after, reached = credit(member, config, lot, now)
         rule_id = "base_rate" if source_kind == "order" else f"activity:{details.get('activity_type')}"
         expires_at = lot.expires_at.isoformat() if lot.expires_at else None
-        result: dict[str, Any] = {
-            "transaction_id": transaction_id,
-            "points": points,
-            "balance": after.balance,
-            "pending": after.pending,
-            "tier": after.tier,
-            "applied_rules": [{"rule_id": rule_id, "points": points}],
-            "lot": {
-                "lot_id": lot.lot_id,
-                "available_at": lot.available_at.isoformat(),
-                "expires_at": expires_at,
-            },
-        }
         entry = LedgerEntry(
             transaction_id=transaction_id,
             kind="earn",
@@ -130,7 +107,12 @@ def _credit(
             request_hash=fingerprint,
             lot=lot,
             details=details,
-            result=result,
+            snapshot={
+                "balance": after.balance,
+                "pending": after.pending,
+                "tier": after.tier,
+                "rules": [{"rule_id": rule_id, "points": points}],
+            },
         )
         outbox = [
             event(
@@ -159,5 +141,5 @@ def _credit(
                 if existing is not None:
                     return replay(existing, fingerprint), False
             continue  # the profile moved under us: read again
-        return result, True
+        return answer(entry, program_id), True
     raise AssertionError("unreachable")  # attempts() raises Contention when exhausted

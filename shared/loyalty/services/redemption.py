@@ -21,7 +21,7 @@ from loyalty.errors import (
     ValidationFailed,
 )
 from loyalty.models import RedemptionRequest
-from loyalty.services.earning import replay
+from loyalty.services.answers import answer, replay
 from loyalty.services.events import event
 from loyalty.services.retry import attempts
 from loyalty.store.items import entry_from_item
@@ -40,10 +40,6 @@ def redemption_id_for(program_id: str, member_id: str, idempotency_key: str) -> 
     """The same Idempotency-Key always names the same redemption, so a retry finds it."""
     digest = hashlib.sha256(f"{program_id}\x00{member_id}\x00{idempotency_key}".encode()).digest()
     return "rd_" + base64.b32encode(digest[:15]).decode().lower()
-
-
-def qr_payload(program_id: str, code: str) -> str:
-    return f"loyalty:{program_id}:{code}"
 
 
 def counter_for(reward_id: str, reward: Reward, quantity: int, points: int) -> RewardCounter | None:
@@ -110,18 +106,7 @@ def redeem(
             raise
         transaction_id = redemption_id
         code = new_code()
-        result = {
-            "redemption_id": redemption_id,
-            "transaction_id": transaction_id,
-            "reward_id": request.reward_id,
-            "quantity": request.quantity,
-            "points": cost,
-            "balance": member.balance - cost,
-            "code": code,
-            "qr_payload": qr_payload(program_id, code),
-            "status": "issued",
-            "lots": [{"lot_id": s.lot_id, "points": s.points} for s in spends],
-        }
+        balance = member.balance - cost
         entry = LedgerEntry(
             transaction_id=transaction_id,
             kind="redeem",
@@ -140,7 +125,7 @@ def redeem(
                 "code": code,
                 "value": reward.value.model_dump(mode="json", exclude_none=True) if reward.value else None,
             },
-            result=result,
+            snapshot={"balance": balance},
         )
         outbox = [
             event(
@@ -149,8 +134,7 @@ def redeem(
                 member_id,
                 transaction_id=transaction_id,
                 points=cost,
-                balance=result["balance"],
-                lots=result["lots"],
+                balance=balance,
             ),
             event(
                 "reward.redeemed",
@@ -173,7 +157,7 @@ def redeem(
             if cancelled.failed("counter") and counter is not None:
                 raise _counter_refusal(store, program_id, request.reward_id, reward) from cancelled
             continue  # a lot or the balance moved: read again and re-plan the spend
-        return result, True
+        return answer(entry, program_id), True
     raise AssertionError("unreachable")
 
 
@@ -210,15 +194,7 @@ def cancel(
             raise NotFound("member not found", member_id=member_id)
         lots = store.get_lots(program_id, member_id, redemption.spends)
         transaction_id = f"{redemption_id}_cancel"
-        result = {
-            "redemption_id": redemption_id,
-            "transaction_id": transaction_id,
-            "reward_id": reward_id,
-            "points": points,
-            "balance": member.balance + points,
-            "status": "cancelled",
-            "lots": [{"lot_id": s.lot_id, "points": s.points} for s in redemption.spends],
-        }
+        balance = member.balance + points
         entry = LedgerEntry(
             transaction_id=transaction_id,
             kind="cancel",
@@ -230,7 +206,7 @@ def cancel(
             request_hash=fingerprint,
             spends=redemption.spends,
             details={"reward_id": reward_id, "redemption_id": redemption_id},
-            result=result,
+            snapshot={"balance": balance},
         )
         outbox = [
             event(
@@ -239,7 +215,7 @@ def cancel(
                 member_id,
                 transaction_id=transaction_id,
                 points=points,
-                balance=result["balance"],
+                balance=balance,
                 reason="redemption_cancelled",
                 redemption_id=redemption_id,
             )
@@ -250,7 +226,7 @@ def cancel(
             store.record_cancellation(member, redemption, entry, lots, counter, outbox)
         except Cancelled:
             continue  # consumed or cancelled meanwhile, or a lot moved: look again
-        return result, True
+        return answer(entry, program_id), True
     raise AssertionError("unreachable")
 
 

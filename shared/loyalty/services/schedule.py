@@ -111,7 +111,6 @@ def expire_lot(store: LoyaltyStore, lot: dict[str, Any], now: datetime) -> int:
         request_hash=request_hash({"expire": source_id}),
         spends=[Spend(lot_id, source, remaining, remaining)],
         details={"lot_id": lot_id, "expires_at": lot["expires_at"]},
-        result={"transaction_id": transaction_id, "points": remaining},
     )
     outbox = [
         event(

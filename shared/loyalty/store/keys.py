@@ -74,7 +74,7 @@ def due_partition(job: str, day: str, shard: int) -> str:
 def due_index_keys(job: str, program_id: str, member_id: str, item_id: str, due_at: datetime) -> dict[str, str]:
     return {
         "GSI1PK": due_partition(job, due_at.strftime("%Y-%m-%d"), expiry_shard(program_id, member_id)),
-        "GSI1SK": f"{timestamp(due_at)}#{program_id}#{member_id}#{item_id}",
+        "GSI1SK": f"{timestamp(due_at)}#{item_id}",  # the item itself names its member
     }
 
 

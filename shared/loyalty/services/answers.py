@@ -1,0 +1,73 @@
+"""The answer to an earn, redemption or cancel, built from its ledger entry.
+
+The first call and every replay build the answer the same way from the stored entry, so a
+replay returns the first result by construction, and the entry stores no copy of it (a
+smaller item: under 1 KB an earn costs half the write units).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loyalty.domain.ledger import LedgerEntry
+from loyalty.errors import IdempotencyConflict
+from loyalty.store.items import entry_from_item
+
+
+def qr_payload(program_id: str, code: str) -> str:
+    return f"loyalty:{program_id}:{code}"
+
+
+def answer(entry: LedgerEntry, program_id: str) -> dict[str, Any]:
+    after = entry.snapshot
+    lots = [{"lot_id": s.lot_id, "points": s.points} for s in entry.spends]
+    if entry.kind == "earn":
+        lot = entry.lot
+        assert lot is not None
+        return {
+            "transaction_id": entry.transaction_id,
+            "points": entry.points,
+            "balance": after.get("balance"),
+            "pending": after.get("pending"),
+            "tier": after.get("tier"),
+            "applied_rules": after.get("rules", []),
+            "lot": {
+                "lot_id": lot.lot_id,
+                "available_at": lot.available_at.isoformat(),
+                "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
+            },
+        }
+    details = entry.details
+    if entry.kind == "redeem":
+        return {
+            "redemption_id": entry.source_id,
+            "transaction_id": entry.transaction_id,
+            "reward_id": details["reward_id"],
+            "quantity": details["quantity"],
+            "points": -entry.points,
+            "balance": after.get("balance"),
+            "code": details["code"],
+            "qr_payload": qr_payload(program_id, details["code"]),
+            "status": "issued",
+            "lots": lots,
+        }
+    return {
+        "redemption_id": entry.source_id,
+        "transaction_id": entry.transaction_id,
+        "reward_id": details.get("reward_id"),
+        "points": entry.points,
+        "balance": after.get("balance"),
+        "status": "cancelled",
+        "lots": lots,
+    }
+
+
+def replay(existing: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    """The first answer for a source id, or a conflict when the payload differs."""
+    if existing.get("request_hash") != fingerprint:
+        raise IdempotencyConflict(
+            "this id was already used with a different payload",
+            source=f"{existing['source_kind']}:{existing['source_id']}",
+            transaction_id=existing["transaction_id"],
+        )
+    return answer(entry_from_item(existing), existing["program_id"])
