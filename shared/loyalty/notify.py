@@ -169,7 +169,7 @@ def _render_each(template: str, fields: _Fields) -> str:
         return template
     rendered: list[str] = []
     for literal, name, spec, conversion in parts:
-        rendered.append(literal.replace("{", "{{").replace("}", "}}") if False else literal)
+        rendered.append(literal)  # already unescaped: "{{" came back as "{"
         if name is None:
             continue
         original = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
@@ -290,7 +290,9 @@ class EventBridgePush:
         )
         if answer.get("FailedEntryCount"):
             entry = answer["Entries"][0]
-            raise DeliveryFailed(f"the bus refused the push event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}")
+            raise DeliveryFailed(
+                f"the bus refused the push event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
+            )
         return str(answer["Entries"][0].get("EventId", ""))
 
 

@@ -171,3 +171,53 @@ def test_tier_rises_on_earn_and_falls_at_review_after_its_window(
     profile = next(i for i in store.member_items(program, "m1") if i["SK"] == "PROFILE")
     assert profile["tier"] == "silver"  # one level down
     assert profile["outbox"][0] == {**profile["outbox"][0], "type": "tier.changed", "old": "gold", "new": "silver"}
+
+
+def test_welcome_and_birthday_reminders_come_once_on_their_day(api: Api, store: LoyaltyStore, clock: Any) -> None:
+    reminders = {"expiring_days_before": [], "welcome_days_after": [5], "birthday": True}
+    api.put("/v1/programs/acme", {**PROGRAM, "reminders": reminders})
+    consent = {"marketing_email": True}
+    enroll(api, "acme", "ada", consents=consent, birthday="1990-11-30")
+    enroll(api, "acme", "leap", consents=consent, birthday="2000-02-29")
+    enroll(api, "acme", "quiet", birthday="1990-11-30")
+
+    def run(day: datetime) -> dict[str, Any]:
+        return handler("reminders")({"job": "reminders", "scheduled_time": day.isoformat()}, None)
+
+    start = clock()
+    runs = [run(start + timedelta(days=n)) for n in range(10)]
+
+    kinds = Counter(r["type"] for r in _reminders(store, "ada"))
+    assert kinds == {"reminder.welcome": 1, "reminder.birthday": 1}
+    assert [r["days_after"] for r in _reminders(store, "ada") if r["type"] == "reminder.welcome"] == [5]
+    assert _reminders(store, "quiet") == []  # no consent
+    assert sum(r.get("reminder.welcome", 0) for r in runs) == 2  # ada and leap, on day 5 only
+    # A 29 February birthday is celebrated on the 28th in other years.
+    leap = run(datetime.fromisoformat("2027-02-28T09:00:00+00:00"))
+    assert leap.get("reminder.birthday") == 1
+    # An erased member's birthday leaves the index with the rest of their personal data.
+    api.call("DELETE", "/v1/programs/acme/members/ada")
+    assert run(datetime.fromisoformat("2027-11-30T09:00:00+00:00")).get("reminder.birthday") is None
+
+
+def test_inactivity_expires_every_point_after_the_last_activity(
+    api: Api, store: LoyaltyStore, jobs: Jobs, clock: Any
+) -> None:
+    api.put("/v1/programs/acme", {**PROGRAM, "expiry": {"policy": "inactivity", "days": 90}})
+    api.put(f"{P}/rewards/coffee", {"name": "Coffee", "type": "product", "cost": 10})
+    enroll(api, "acme", "m1")
+    api.post(f"{P}/members/m1/orders", order("o-1", 50, "2026-11-01T00:00:00+00:00"))
+    clock.advance(days=60)
+    api.post(f"{P}/members/m1/orders", order("o-2", 30, clock().isoformat()))  # activity moves the date
+    clock.advance(days=60)
+    api.post(f"{P}/members/m1/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"})  # and again
+
+    jobs.run("expiry-sweep", clock() + timedelta(days=89))
+    assert _entries(store, "m1", "expire") == []
+
+    jobs.run("expiry-sweep", clock() + timedelta(days=91))
+    jobs.run("expiry-sweep", clock() + timedelta(days=92))
+
+    expired = _entries(store, "m1", "expire")
+    assert [e["points"] for e in expired] == [-70]
+    assert ledger_invariant(store, "acme", "m1")["balance"] == 0

@@ -15,6 +15,7 @@ from loyalty.models import ActivityRequest, OrderRequest
 from loyalty.services.answers import answer, replay
 from loyalty.services.events import event
 from loyalty.services.retry import attempts
+from loyalty.services.schedule import inactivity_due
 from loyalty.store.store import Cancelled, LoyaltyStore
 
 # Tills run slightly fast; a sale stamped a few minutes ahead is still a sale.
@@ -134,7 +135,7 @@ def _credit(
             )
         review_at = now + timedelta(days=config.settings.tier_window_days) if reached is not None else None
         try:
-            store.record_credit(member, after, entry, outbox, tier_review_at=review_at)
+            store.record_credit(member, after, entry, outbox, tier_review_at=review_at, due=inactivity_due(config, now))
         except Cancelled as cancelled:
             if cancelled.failed("entry"):
                 existing = cancelled.existing("entry") or store.get_entry(program_id, member_id, source_kind, source_id)

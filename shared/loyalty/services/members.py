@@ -17,12 +17,18 @@ from loyalty.services.events import event
 from loyalty.services.retry import attempts
 from loyalty.services.views import lot_view, member_view, transaction_view
 from loyalty.store.items import entry_from_item, lot_from_item
+from loyalty.store.jobs import Due
 from loyalty.store.store import Cancelled, Identity, LoyaltyStore
 
 
 def identities(member: Member) -> list[Identity]:
     found = [Identity("email", member.email)] if member.email else []
     return found + ([Identity("phone", member.phone)] if member.phone else [])
+
+
+def birthday_due(member: Member) -> tuple[Due, ...]:
+    """The birthday reminder's index entry (only month and day: the year is nobody's business)."""
+    return (Due("birthday", month_day=member.birthday[5:10]),) if member.birthday else ()
 
 
 def enroll(store: LoyaltyStore, config: ProgramConfig, request: EnrollRequest, now: datetime) -> tuple[Member, bool]:
@@ -46,8 +52,12 @@ def enroll(store: LoyaltyStore, config: ProgramConfig, request: EnrollRequest, n
     )
     outbox_id = str(ULID.from_datetime(now))
     outbox = [event("member.enrolled", member.program_id, member.member_id, tier=member.tier, event_id=outbox_id)]
+    reminders = config.settings.reminders
+    # Index entries only for the reminders the program sends (a welcome or birthday reminder
+    # switched on later reaches members who enroll from then on).
+    due = (*((Due("welcome", at=now),) if reminders.welcome_days_after else ()), *birthday_due(member))
     try:
-        store.enroll(member, identities(member), outbox_id, outbox)
+        store.enroll(member, identities(member), outbox_id, outbox, due)
     except Cancelled as cancelled:
         existing = cancelled.existing("profile")
         if existing is not None:
@@ -99,6 +109,7 @@ def patch(
         before_ids, after_ids = set(identities(member)), set(identities(after))
         outbox_id = str(ULID.from_datetime(now))
         outbox = [event("member.updated", program_id, member_id, fields=sorted(changes), event_id=outbox_id)]
+        birthday = (birthday_due(after) or (Due("birthday", remove=True),)) if "birthday" in changes else ()
         try:
             store.update_profile(
                 member,
@@ -107,6 +118,7 @@ def patch(
                 sorted(before_ids - after_ids, key=str),
                 outbox_id,
                 outbox,
+                birthday,
             )
         except Cancelled as cancelled:
             taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
@@ -134,7 +146,10 @@ def erase(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -
         outbox_id = str(ULID.from_datetime(now))
         outbox = [event("member.erased", program_id, member_id, event_id=outbox_id)]
         try:
-            store.update_profile(member, after, [], identities(member), outbox_id, outbox)
+            # The birthday index entry is personal data too.
+            store.update_profile(
+                member, after, [], identities(member), outbox_id, outbox, (Due("birthday", remove=True),)
+            )
         except Cancelled:
             continue
         return {"member_id": member_id, "status": "erased"}

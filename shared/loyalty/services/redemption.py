@@ -24,6 +24,7 @@ from loyalty.models import RedemptionRequest
 from loyalty.services.answers import answer, replay
 from loyalty.services.events import event
 from loyalty.services.retry import attempts
+from loyalty.services.schedule import inactivity_due
 from loyalty.store.items import entry_from_item
 from loyalty.store.store import Cancelled, LoyaltyStore, RewardCounter
 
@@ -150,7 +151,9 @@ def redeem(
         ]
         counter = counter_for(request.reward_id, reward, request.quantity, cost)
         try:
-            store.record_redemption(member, entry, reward.limits.per_member, counter, outbox)
+            store.record_redemption(
+                member, entry, reward.limits.per_member, counter, outbox, due=inactivity_due(config, now)
+            )
         except Cancelled as cancelled:
             if cancelled.failed("entry") and (done := replay_if_done()) is not None:
                 return done, False

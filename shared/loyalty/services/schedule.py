@@ -7,6 +7,7 @@ run twice, or two runs at once, change nothing twice.
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,11 +17,12 @@ from typing import Any
 from ulid import ULID
 
 from loyalty.domain.ledger import LedgerEntry, Member, Spend, request_hash
-from loyalty.domain.program import ProgramConfig
+from loyalty.domain.program import InactivityExpiry, ProgramConfig
 from loyalty.errors import NotFound
 from loyalty.services.events import event
 from loyalty.services.programs import ProgramCache
 from loyalty.store import keys
+from loyalty.store.jobs import Due
 from loyalty.store.store import Cancelled, LoyaltyStore
 
 # A sweep also reads the days before today, so a missed or failed run is caught up by the next.
@@ -49,6 +51,12 @@ class JobReport:
             "points": self.points,
             **self.details,
         }
+
+
+def inactivity_due(config: ProgramConfig, now: datetime) -> tuple[Due, ...]:
+    """Under the inactivity policy, every earn or redeem moves the date all points expire."""
+    policy = config.settings.expiry
+    return (Due("inactivity", at=now + timedelta(days=policy.days)),) if isinstance(policy, InactivityExpiry) else ()
 
 
 def days_back(now: datetime, lookback: int = LOOKBACK_DAYS) -> list[str]:
@@ -81,7 +89,12 @@ def sweep_shard(store: LoyaltyStore, task: str, shard: int, days: list[str], now
     for item in _due(store, job, days, shard, now):
         report.read += 1
         try:
-            points = expire_lot(store, item, now) if task == "expire" else activate_lot(store, item)
+            if task == "activate":
+                points = activate_lot(store, item)
+            elif item["SK"] == keys.due_sk("inactivity"):
+                points = expire_inactive_member(store, item, now)
+            else:
+                points = expire_lot(store, item, now)
         except Cancelled:
             # Spent, expired or activated meanwhile (the index lags the table): nothing to do.
             report.skipped += 1
@@ -125,6 +138,44 @@ def expire_lot(store: LoyaltyStore, lot: dict[str, Any], now: datetime) -> int:
     ]
     store.record_expiry(lot, entry, outbox)
     return int(remaining)
+
+
+def expire_inactive_member(store: LoyaltyStore, due: dict[str, Any], now: datetime) -> int:
+    """Every available point of a member whose last earn or redeem is too long ago, in one entry."""
+    program_id, member_id = due["program_id"], due["member_id"]
+    member, _ = store.get_member_and_open_lots(program_id, member_id)
+    if member is None:
+        raise Cancelled({"member": None})
+    items = [i for i in store.member_items(program_id, member_id) if i.get("OPEN_SK", "").startswith("LOT#")]
+    lots = [i for i in items if i.get("remaining", 0) > 0 and not i.get("pending_lot")]
+    # A transaction holds 100 items: the due item, the entry and the profile leave room for 97 lots;
+    # a member with more open lots loses the rest at the next sweep (the due item is re-armed below).
+    lots = lots[:97]
+    total = sum(lot["remaining"] for lot in lots)
+    transaction_id = f"inactive_{due['due_at'][:10]}_{member.version}"
+    entry = LedgerEntry(
+        transaction_id=transaction_id,
+        kind="expire",
+        source_kind="expire",
+        source_id=transaction_id,
+        points=-total,
+        recorded_at=now,
+        occurred_at=datetime.fromisoformat(due["due_at"]),
+        request_hash=request_hash({"inactive": transaction_id}),
+        spends=[
+            Spend(i["transaction_id"], f"{i['source_kind']}#{i['source_id']}", i["remaining"], i["remaining"])
+            for i in lots
+        ],
+        details={
+            "reason": "inactivity",
+            "last_activity_at": member.last_activity_at.isoformat() if member.last_activity_at else None,
+        },
+    )
+    outbox = [
+        event("points.expired", program_id, member_id, transaction_id=transaction_id, points=total, reason="inactivity")
+    ]
+    store.record_inactivity_expiry(due, lots, entry, outbox)
+    return total
 
 
 def activate_lot(store: LoyaltyStore, lot: dict[str, Any]) -> int:
@@ -195,7 +246,7 @@ def wants_messages(member: Member) -> list[str]:
 
 
 def send_reminders(store: LoyaltyStore, cache: ProgramCache, now: datetime) -> JobReport:
-    """Points-expiring reminders, one per member and window for the lots that entered it."""
+    """Points-expiring, welcome and birthday reminders, each once, to members who agreed."""
     report = JobReport(details={"reminders": 0})
     configs = {}
     for program_id in store.program_ids():
@@ -203,6 +254,45 @@ def send_reminders(store: LoyaltyStore, cache: ProgramCache, now: datetime) -> J
             configs[program_id] = cache.get(store, program_id)
         except NotFound:
             continue
+    _expiring_reminders(store, configs, now, report)
+    _welcome_reminders(store, configs, now, report)
+    _birthday_reminders(store, configs, now, report)
+    return report
+
+
+def _send(
+    store: LoyaltyStore,
+    report: JobReport,
+    program_id: str,
+    member_id: str,
+    reminder_id: str,
+    fields: dict[str, Any],
+    now: datetime,
+    lots: tuple[tuple[dict[str, Any], int], ...] = (),
+) -> None:
+    """One reminder to one member, if they agreed to messages; its marker makes it once only."""
+    member = store.get_member(program_id, member_id)
+    report.read += 1
+    channels = wants_messages(member) if member and not member.erased else []
+    if not channels:
+        report.skipped += 1
+        return
+    outbox = [event(program_id=program_id, member_id=member_id, channels=channels, **fields)]
+    try:
+        store.record_reminder(
+            program_id, member_id, reminder_id, list(lots), outbox, now + timedelta(days=REMINDER_MARKER_DAYS)
+        )
+    except Cancelled:
+        report.skipped += 1  # another run sent it
+        return
+    report.changed += 1
+    report.details["reminders"] += 1
+    report.details[fields["event_type"]] = report.details.get(fields["event_type"], 0) + 1
+
+
+def _expiring_reminders(
+    store: LoyaltyStore, configs: dict[str, ProgramConfig], now: datetime, report: JobReport
+) -> None:
     windows = sorted({w for c in configs.values() for w in c.settings.reminders.expiring_days_before})
     for window in windows:
         # Lots whose expiry day came within the window today (or yesterday, should a run be missed).
@@ -214,44 +304,53 @@ def send_reminders(store: LoyaltyStore, cache: ProgramCache, now: datetime) -> J
                 config = configs.get(lot["program_id"])
                 if config is None or window not in config.settings.reminders.expiring_days_before:
                     continue
-                if window in set(lot.get("reminded") or ()) or lot.get("remaining", 0) <= 0:
+                if lot["SK"].startswith("DUE#") or window in set(lot.get("reminded") or ()):
                     continue
                 groups[(lot["program_id"], lot["member_id"])].append(lot)
         for (program_id, member_id), lots in groups.items():
-            profile = store.get_member(program_id, member_id)
-            report.read += 1
-            channels = wants_messages(profile) if profile and not profile.erased else []
-            if not channels:
-                report.skipped += 1
-                continue
             lots.sort(key=lambda lot: lot["expires_at"])
+            fields = {
+                "event_type": "reminder.points_expiring",
+                "points": sum(lot["remaining"] for lot in lots),
+                "expires_at": lots[0]["expires_at"],
+                "window_days": window,
+                "lots": [lot["transaction_id"] for lot in lots],
+            }
             reminder_id = f"expiring-{window}-{lots[0]['transaction_id']}"
-            points = sum(lot["remaining"] for lot in lots)
-            outbox = [
-                event(
-                    "reminder.points_expiring",
-                    program_id,
-                    member_id,
-                    points=points,
-                    expires_at=lots[0]["expires_at"],
-                    window_days=window,
-                    channels=channels,
-                    lots=[lot["transaction_id"] for lot in lots],
-                )
-            ]
-            try:
-                store.record_reminder(
-                    program_id,
-                    member_id,
-                    reminder_id,
-                    [(lot, window) for lot in lots],
-                    outbox,
-                    now + timedelta(days=REMINDER_MARKER_DAYS),
-                )
-            except Cancelled:
-                report.skipped += 1  # another run sent it
-                continue
-            report.changed += 1
-            report.points += points
-            report.details["reminders"] += 1
-    return report
+            _send(store, report, program_id, member_id, reminder_id, fields, now, tuple((lot, window) for lot in lots))
+
+
+def _welcome_reminders(
+    store: LoyaltyStore, configs: dict[str, ProgramConfig], now: datetime, report: JobReport
+) -> None:
+    for days_after in sorted({d for c in configs.values() for d in c.settings.reminders.welcome_days_after}):
+        enrolled = now - timedelta(days=days_after)
+        days = [(enrolled - timedelta(days=n)).strftime("%Y-%m-%d") for n in (1, 0)]
+        for shard in range(keys.EXPIRY_SHARDS):
+            for due in _due(store, keys.ENROLLED, days, shard, enrolled):
+                report.read += 1
+                config = configs.get(due["program_id"])
+                if config is None or days_after not in config.settings.reminders.welcome_days_after:
+                    continue
+                fields = {"event_type": "reminder.welcome", "days_after": days_after, "enrolled_at": due["due_at"]}
+                _send(store, report, due["program_id"], due["member_id"], f"welcome-{days_after}", fields, now)
+
+
+def _birthday_reminders(
+    store: LoyaltyStore, configs: dict[str, ProgramConfig], now: datetime, report: JobReport
+) -> None:
+    if not any(c.settings.reminders.birthday for c in configs.values()):
+        return
+    for day in (now - timedelta(days=1), now):
+        month_days = [day.strftime("%m-%d")]
+        if month_days == ["02-28"] and not calendar.isleap(day.year):
+            month_days.append("02-29")  # celebrated on the 28th in other years
+        for month_day in month_days:
+            for shard in range(keys.EXPIRY_SHARDS):
+                for due in store.due_in(keys.birthday_shard_partition(month_day, shard)):
+                    report.read += 1
+                    config = configs.get(due["program_id"])
+                    if config is None or not config.settings.reminders.birthday:
+                        continue
+                    fields = {"event_type": "reminder.birthday", "year": day.year}
+                    _send(store, report, due["program_id"], due["member_id"], f"birthday-{day.year}", fields, now)

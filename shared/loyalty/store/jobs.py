@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,101 @@ from loyalty.store.dynamo import to_attr, to_item
 from loyalty.store.items import entry_item
 
 
+@dataclass(frozen=True)
+class Due:
+    """A change to one of a member's due items, written in the transaction of the change that causes it."""
+
+    kind: str  # "inactivity" | "welcome" | "birthday"
+    at: datetime | None = None  # when it is due (inactivity, welcome)
+    month_day: str | None = None  # "MM-DD" (birthday)
+    remove: bool = False
+
+
+def due_part(program_id: str, member_id: str, due: Due) -> tuple[str, dict[str, Any]]:
+    key = {"PK": keys.member_pk(program_id, member_id), "SK": keys.due_sk(due.kind)}
+    if due.remove:
+        return f"due_{due.kind}", {"Delete": {"Key": to_item(key)}}
+    if due.kind == "birthday":
+        assert due.month_day is not None
+        index = {"GSI1PK": keys.birthday_partition(due.month_day, program_id, member_id), "GSI1SK": member_id}
+        when = due.month_day
+    else:
+        assert due.at is not None
+        job = keys.EXPIRING if due.kind == "inactivity" else keys.ENROLLED
+        index = keys.due_index_keys(job, program_id, member_id, due.kind, due.at)
+        when = keys.timestamp(due.at)
+    item = {**key, "type": "due", "kind": due.kind, "program_id": program_id, "member_id": member_id, "due_at": when}
+    return f"due_{due.kind}", {"Put": {"Item": to_item({**item, **index})}}
+
+
 class JobStoreMixin:
     """Mixed into LoyaltyStore: it supplies `_query`, `_transact` and `_get`."""
+
+    def due_in(self, partition: str) -> list[dict[str, Any]]:
+        """Every item of one index partition (birthdays: no time order to bound)."""
+        return self._query_all(  # type: ignore[attr-defined]
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues={":pk": to_attr(partition)},
+        )
+
+    def record_inactivity_expiry(
+        self, due: dict[str, Any], lots: list[dict[str, Any]], entry: LedgerEntry, outbox: list[dict[str, Any]]
+    ) -> None:
+        """A member inactive for too long loses every available point: the due item (unchanged
+        since it was read, so no activity came in between), each lot, one ledger entry, the balance."""
+        program_id, member_id = due["program_id"], due["member_id"]
+        pk = keys.member_pk(program_id, member_id)
+        total = -entry.points
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "due",
+                {
+                    "Delete": {
+                        "Key": to_item({"PK": pk, "SK": due["SK"]}),
+                        "ConditionExpression": "due_at = :due",
+                        "ExpressionAttributeValues": to_item({":due": due["due_at"]}),
+                    }
+                },
+            ),
+            (
+                "entry",
+                {
+                    "Put": {
+                        "Item": to_item(entry_item(program_id, member_id, entry, outbox)),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ),
+            (
+                "profile",
+                {
+                    "Update": {
+                        "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
+                        "UpdateExpression": "SET balance = balance - :points",
+                        "ConditionExpression": "balance >= :points",
+                        "ExpressionAttributeValues": to_item({":points": total}),
+                    }
+                },
+            ),
+        ]
+        for lot in lots:
+            parts.append(
+                (
+                    f"lot:{lot['transaction_id']}",
+                    {
+                        "Update": {
+                            "Key": to_item({"PK": pk, "SK": lot["SK"]}),
+                            "UpdateExpression": "SET remaining = :zero,"
+                            " expired_points = if_not_exists(expired_points, :zero) + :points"
+                            " REMOVE OPEN_SK, GSI1PK, GSI1SK",
+                            "ConditionExpression": "remaining = :points AND attribute_not_exists(pending_lot)",
+                            "ExpressionAttributeValues": to_item({":zero": 0, ":points": lot["remaining"]}),
+                        }
+                    },
+                )
+            )
+        self._transact(parts)  # type: ignore[attr-defined]
 
     def due_items(
         self, job: str, day: str, shard: int, until: datetime, start: dict[str, Any] | None = None, limit: int = 200

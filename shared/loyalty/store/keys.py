@@ -64,7 +64,11 @@ def expiry_shard(program_id: str, member_id: str) -> int:
 #   AVL#<day>#<shard>   pending lots, by when they become available (pending activation)
 #   TIER#<day>#<shard>  members whose tier validity ends that day (tier review)
 # An item leaves the index when the job is done with it, so every job reads only due work.
-EXPIRING, AVAILABLE, TIER_REVIEW = "EXP", "AVL", "TIER"
+#   ENR#<day>#<shard>   members enrolled that day (welcome reminders)
+#   BDAY#<MM-DD>#<shard> members born on that day of the year (birthday reminders)
+# A member's own schedule is a small "due item" (SK DUE#<kind>) in that member's partition:
+# its inactivity expiry (in the EXP partitions), tier review, welcome and birthday.
+EXPIRING, AVAILABLE, TIER_REVIEW, ENROLLED, BIRTHDAY = "EXP", "AVL", "TIER", "ENR", "BDAY"
 
 
 def due_partition(job: str, day: str, shard: int) -> str:
@@ -84,6 +88,18 @@ def expiry_index_keys(program_id: str, member_id: str, lot_id: str, expires_at: 
 
 
 TIER_REVIEW_SK = "DUE#tier_review"
+
+
+def due_sk(kind: str) -> str:
+    return f"DUE#{kind}"
+
+
+def birthday_partition(month_day: str, program_id: str, member_id: str) -> str:
+    return birthday_shard_partition(month_day, expiry_shard(program_id, member_id))
+
+
+def birthday_shard_partition(month_day: str, shard: int) -> str:
+    return f"{BIRTHDAY}#{month_day}#{shard}"
 
 
 def code_index_keys(program_id: str, code: str) -> dict[str, str]:

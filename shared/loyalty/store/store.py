@@ -21,7 +21,7 @@ from loyalty.store.dynamo import (
     transient_faults_as_unavailable,
 )
 from loyalty.store.items import entry_from_item, entry_item, lot_from_item, member_from_item, member_item
-from loyalty.store.jobs import JobStoreMixin
+from loyalty.store.jobs import Due, JobStoreMixin, due_part
 from loyalty.store.notifications import NotificationStoreMixin
 
 if TYPE_CHECKING:
@@ -206,7 +206,14 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
 
     # ---------------------------------------------------------------- members
 
-    def enroll(self, member: Member, identities: list[Identity], outbox_id: str, outbox: list[dict[str, Any]]) -> None:
+    def enroll(
+        self,
+        member: Member,
+        identities: list[Identity],
+        outbox_id: str,
+        outbox: list[dict[str, Any]],
+        due: tuple[Due, ...] = (),
+    ) -> None:
         """Profile plus one uniqueness marker per identity, all or nothing."""
         parts: list[tuple[str, dict[str, Any]]] = [
             (
@@ -220,6 +227,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
             )
         ]
         parts += [(f"identity_{identity.kind}", self._identity_put(member, identity)) for identity in identities]
+        parts += [due_part(member.program_id, member.member_id, change) for change in due]
         self._transact(parts)
 
     def _identity_put(self, member: Member, identity: Identity) -> dict[str, Any]:
@@ -286,6 +294,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
         removed: list[Identity],
         outbox_id: str,
         outbox: list[dict[str, Any]],
+        due: tuple[Due, ...] = (),
     ) -> None:
         """Personal data changes (patch or erasure) with the uniqueness markers they move."""
         names = {f"#{name}": name for name in PROFILE_FIELDS}
@@ -326,6 +335,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
         ]
         parts += [(f"identity_{i.kind}", self._identity_put(after, i)) for i in added]
         parts += [(f"release_{i.kind}", self._identity_delete(before, i)) for i in removed]
+        parts += [due_part(before.program_id, before.member_id, change) for change in due]
         self._transact(parts)
 
     def member_items(self, program_id: str, member_id: str) -> list[dict[str, Any]]:
@@ -344,6 +354,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
         entry: LedgerEntry,
         outbox: list[dict[str, Any]],
         tier_review_at: datetime | None = None,
+        due: tuple[Due, ...] = (),
     ) -> None:
         """Ledger entry with its lot, and the profile's balance and tier: one transaction.
 
@@ -403,6 +414,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
             # A tier reached is reviewed when its validity ends (the tier review job reads this item).
             item = self.tier_review_item(before.program_id, before.member_id, after.tier, tier_review_at)
             parts.append(("due", {"Put": {"Item": to_item(item)}}))
+        parts += [due_part(before.program_id, before.member_id, change) for change in due]
         self._transact(parts)
 
     def _spend_update(self, program_id: str, member_id: str, spend: Spend) -> dict[str, Any]:
@@ -458,6 +470,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
         per_member_limit: int | None,
         counter: RewardCounter | None,
         outbox: list[dict[str, Any]],
+        due: tuple[Due, ...] = (),
     ) -> None:
         """Redemption entry, each lot spent, the balance and the reward's counters: one transaction."""
         reward_id = entry.details["reward_id"]
@@ -508,6 +521,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
         ]
         if counter is not None:
             parts.append(("counter", self._counter_update(member.program_id, counter, sign=1)))
+        parts += [due_part(member.program_id, member.member_id, change) for change in due]
         self._transact(parts)
 
     def _counter_update(self, program_id: str, counter: RewardCounter, sign: int) -> dict[str, Any]:
