@@ -23,6 +23,7 @@ from loyalty.store.dynamo import (
 from loyalty.store.items import entry_from_item, entry_item, lot_from_item, member_from_item, member_item
 from loyalty.store.jobs import Due, JobStoreMixin, due_part
 from loyalty.store.notifications import NotificationStoreMixin
+from loyalty.store.reports import ReportStoreMixin
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -73,7 +74,7 @@ def _cursor_decode(cursor: str | None) -> dict[str, Any] | None:
     return key
 
 
-class LoyaltyStore(JobStoreMixin, NotificationStoreMixin):
+class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self._client = client
