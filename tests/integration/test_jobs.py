@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from loyalty.config import settings
+from loyalty.store import keys
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Api, handler, ledger_invariant, sqs_event
 from tests.integration.conftest import PROGRAM, enroll, order
@@ -77,7 +78,7 @@ def test_a_sweep_expires_exactly_the_due_lots_once_even_run_twice_and_concurrent
     first = jobs.run("expiry-sweep", now, workers=2)  # two deliveries of every shard message at once
     jobs.run("expiry-sweep", now)  # and the whole sweep again
 
-    assert first["messages"] == 16
+    assert first["messages"] == keys.EXPIRY_SHARDS
     expired = {m for m in (f"m{n}" for n in range(1000)) if _entries(store, m, "expire")}
     assert expired == due
     for member_id in sorted(due)[:10]:
@@ -111,7 +112,7 @@ def test_pending_points_become_spendable_at_activation(api: Api, store: LoyaltyS
     jobs.run("pending-activation", clock())
     jobs.run("pending-activation", clock())  # twice: nothing moves twice
 
-    assert too_early["messages"] == 16
+    assert too_early["messages"] == keys.EXPIRY_SHARDS
     view = api.get(f"{P}/members/m1").body
     assert (view["balance"], view["pending"]) == (120, 0)
     redeemed = api.post(f"{P}/members/m1/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"})
