@@ -3,7 +3,8 @@
     python events/generate.py          # (re)write the files
     python events/generate.py --check  # exit 1 if a file is missing, stale or different
 
-Every route of ROUTES needs an entry in API_SAMPLES: adding a route without a sample fails here.
+Every route of ROUTES needs an entry in API_SAMPLES, every consumed queue a sample: adding one
+without a sample fails here.
 The events are what the local stack (and AWS) hand to the functions, so tests and
 `make invoke` can use them as they are.
 """
@@ -157,6 +158,26 @@ def _expiry_messages() -> list[dict[str, Any]]:
     return sweep_messages("expiry-sweep", NOW)[:1]
 
 
+def _reminder_messages() -> list[dict[str, Any]]:
+    """A points-expiring reminder as the publisher puts it on the notifications queue, by the publisher's code."""
+    from loyalty.publishing import outbox_events
+    from loyalty.services.events import event
+    from loyalty.store.dynamo import to_item
+
+    reminder = event(
+        "reminder.points_expiring",
+        "demo",
+        "alice",
+        points=120,
+        expires_at="2026-11-30T14:30:00+00:00",
+        window_days=7,
+        channels=["email"],
+        lots=["01JDEMOEARN00000000000000000"],
+    )
+    image = {"outbox_id": "expiring-7-01JDEMOEARN00000000000000000", "outbox": [reminder]}
+    return outbox_events({"eventName": "INSERT", "dynamodb": {"NewImage": to_item(image)}})
+
+
 def _stable_id(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "loyalty-sample/" + "/".join(parts)))
 
@@ -220,12 +241,20 @@ def api_events() -> dict[str, dict[str, Any]]:
 
 
 def queue_events() -> dict[str, dict[str, Any]]:
+    from infra.definitions import QUEUES
     from infra.local.emulator import ACCOUNT_ID
     from infra.local.pollers import sqs_record
 
     sent = str(int(NOW.timestamp() * 1000))
     events: dict[str, dict[str, Any]] = {}
-    samples = {**QUEUE_SAMPLES, "ExpiryQueue": ("sqs_expiry", _expiry_messages())}
+    samples = {
+        **QUEUE_SAMPLES,
+        "ExpiryQueue": ("sqs_expiry", _expiry_messages()),
+        "NotificationsQueue": ("sqs_notifier", _reminder_messages()),
+    }
+    missing = [q.logical_id for q in QUEUES if q.consumer and q.logical_id not in samples]
+    if missing:
+        raise SystemExit(f"no sample in events/generate.py for the consumed queues: {', '.join(missing)}")
     for queue, (name, bodies) in samples.items():
         records = []
         for position, payload in enumerate(bodies):

@@ -6,6 +6,7 @@ Context values (`-c name=value`):
   crm_webhook_url     HTTPS endpoint that receives every loyalty event (optional)
   crm_webhook_secret  Secrets Manager secret holding the CRM's token (default: loyalty/<stage>/crm-webhook)
   pos_api_keys        true: point-of-sale routes also require an API key (default: false)
+  email_from          the SES-verified address reminders are sent from (default: noreply@example.com)
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from infra import bundle
 from infra.stack import LoyaltyStack, Settings
 
 STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+# A bare address (no display name): it names the SES identity and the ses:FromAddress condition.
+EMAIL_PATTERN = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 def settings_from_context(app: App) -> Settings:
@@ -36,6 +39,9 @@ def settings_from_context(app: App) -> Settings:
     crm_webhook_url = value("crm_webhook_url")
     if crm_webhook_url and not crm_webhook_url.startswith("https://"):
         raise ValueError("crm_webhook_url must be an https:// URL")
+    email_from = value("email_from") or Settings.email_from
+    if not EMAIL_PATTERN.match(email_from):
+        raise ValueError(f"email_from {email_from!r}: use a bare address such as loyalty@example.com")
     return Settings(
         stage=stage,
         alarm_email=value("alarm_email"),
@@ -43,6 +49,7 @@ def settings_from_context(app: App) -> Settings:
         crm_webhook_secret=value("crm_webhook_secret"),
         # `-c pos_api_keys=true` arrives as a string, cdk.json may hold a boolean.
         pos_api_keys=(value("pos_api_keys") or "false").lower() == "true",
+        email_from=email_from,
     )
 
 

@@ -64,7 +64,7 @@ class QueueDefinition:
 QUEUES: tuple[QueueDefinition, ...] = (
     QueueDefinition("IngestQueue", consumer="ingest"),
     QueueDefinition("ExpiryQueue", consumer="expiry_worker"),
-    QueueDefinition("NotificationsQueue", consumer=None),
+    QueueDefinition("NotificationsQueue", consumer="notifier"),
 )
 
 
@@ -149,6 +149,12 @@ FUNCTIONS: tuple[FunctionDefinition, ...] = (
     FunctionDefinition("expiry_worker", "functions.expiry_worker.handler.lambda_handler", "Expires due lots", 30),
     FunctionDefinition("reminders", "functions.reminders.handler.lambda_handler", "Sends due reminders", 60),
     FunctionDefinition("tier_review", "functions.tier_review.handler.lambda_handler", "Reviews tiers", 60),
+    FunctionDefinition(
+        "notifier",
+        "functions.notifier.handler.lambda_handler",
+        "Delivers reminders by email, SMS or push",
+        timeout_s=30,
+    ),
 )
 
 EVENT_BUS_NAME = "loyalty"

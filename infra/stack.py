@@ -26,6 +26,7 @@ class Settings:
     crm_webhook_url: str | None = None
     crm_webhook_secret: str | None = None
     pos_api_keys: bool = False
+    email_from: str = "noreply@example.com"  # the SES identity reminders are sent from
 
 
 class LoyaltyStack(Stack):
@@ -43,7 +44,15 @@ class LoyaltyStack(Stack):
             crm_webhook_secret=settings.crm_webhook_secret,
         )
         ingest = Ingest(self, "Ingest", key=data.key)
-        functions = Functions(self, "Functions", table=data.table, key=data.key, bus=events.bus, queues=ingest.queues)
+        functions = Functions(
+            self,
+            "Functions",
+            table=data.table,
+            key=data.key,
+            bus=events.bus,
+            queues=ingest.queues,
+            email_from=settings.email_from,
+        )
         ingest.feed(functions.by_name)
         events.publish_from(data.table, functions.stream_consumer)
         jobs = Jobs(self, "Jobs", stage=stage, key=data.key, functions=functions.by_name)

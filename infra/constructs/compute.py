@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -41,6 +42,8 @@ ACCESS: Mapping[str, Access] = {
     "expiry_worker": Access(table="read_write"),  # consumes ExpiryQueue through its event source
     "reminders": Access(table="read_write"),  # its reminders leave through the outbox and the publisher
     "tier_review": Access(table="read_write"),
+    # Consumes NotificationsQueue; writes delivery markers; push goes on the bus. SES and SNS: see _grant_delivery.
+    "notifier": Access(table="read_write", puts_events=True),
 }
 
 
@@ -68,6 +71,7 @@ class Functions(Construct):
         key: kms.IKey,
         bus: events.IEventBus,
         queues: Mapping[str, sqs.IQueue],
+        email_from: str,
     ) -> None:
         super().__init__(scope, id)
         missing = {f.name for f in FUNCTIONS} - set(ACCESS)
@@ -96,6 +100,7 @@ class Functions(Construct):
                 bus.grant_put_events_to(function)
             self.by_name[definition.name] = function
         (self.stream_consumer,) = [self.by_name[f.name] for f in FUNCTIONS if f.stream_consumer]
+        self._grant_delivery(self.by_name["notifier"], email_from)
         acknowledge_key_grant_wildcards(self, "the encrypted table and queues")
 
     def _grant_table(self, function: lambda_.Function, *, writes: bool) -> None:
@@ -109,3 +114,47 @@ class Functions(Construct):
         )
         # DynamoDB acts with the caller's rights on the table's key (the KMS actions CDK's table grants use).
         (self._key.grant_encrypt_decrypt if writes else self._key.grant_decrypt)(function)
+
+    def _grant_delivery(self, function: lambda_.Function, email_from: str) -> None:
+        """The notifier sends email from one SES identity and SMS straight to phone numbers."""
+        function.add_environment("LOYALTY_EMAIL_FROM", email_from)
+        stack = Stack.of(self)
+        domain = email_from.rpartition("@")[2]
+        # SES authorises a send against the verified identity: the address itself or its domain.
+        identities = [
+            stack.format_arn(
+                service="ses", resource="identity", resource_name=name, arn_format=ArnFormat.SLASH_RESOURCE_NAME
+            )
+            for name in (email_from, domain)
+        ]
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=identities,
+                conditions={"StringEquals": {"ses:FromAddress": email_from}},
+            )
+        )
+        assert function.role is not None
+        sms = iam.Policy(
+            self,
+            "NotifierSms",
+            statements=[
+                # A phone number is no resource: SMS sent with sns:Publish(PhoneNumber=...) is authorised on '*'.
+                iam.PolicyStatement(actions=["sns:Publish"], resources=["*"]),
+                # ... so every topic is denied: the notifier can text members, not publish to the alarm topic.
+                iam.PolicyStatement(
+                    effect=iam.Effect.DENY,
+                    actions=["sns:Publish"],
+                    resources=[f"arn:{stack.partition}:sns:*:*:*"],
+                ),
+            ],
+        )
+        sms.attach_to_role(function.role)
+        Validations.of(sms).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="SMS to a phone number (sns:Publish with PhoneNumber) has no resource to name, so IAM "
+                "authorises it on '*' only; the same policy denies sns:Publish on every topic (any account or "
+                "region), which leaves direct SMS as the only thing it allows.",
+            )
+        )

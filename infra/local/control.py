@@ -1,4 +1,4 @@
-"""The /_local/* routes: tokens, jobs on demand, and what the bus and queues carried."""
+"""The /_local/* routes: tokens, jobs on demand, what the bus carried and what the notifier delivered."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from infra.definitions import SCHEDULES, Schedule
 from infra.local.auth import MAX_TOKEN_LIFETIME_S, TokenIssuer
+from infra.local.deliveries import Deliveries
 from infra.local.errors import LocalError
 from infra.local.gateway import LocalRoute
 from infra.local.invocation import FunctionRegistry
@@ -57,7 +58,7 @@ class Control:
         registry: FunctionRegistry,
         drainer: Drainer,
         events: QueueMirror,
-        notifications: QueueMirror,
+        notifications: Deliveries,
         schedules: Sequence[Schedule] = SCHEDULES,
     ) -> None:
         self._issuer = issuer
@@ -75,7 +76,7 @@ class Control:
         if name == "events":
             return 200, {"events": self._events.drain()}
         if name == "notifications":
-            return 200, {"notifications": self._notifications.drain()}
+            return 200, {"notifications": self._notifications.delivered()}
         if name == "jobs":
             return 200, self.run_job(params["job"], _json_object(body))
         raise LocalError(404, "not_found", f"No local route {name}")

@@ -8,14 +8,13 @@ synchronously (POST /_local/jobs drains everything a job set in motion).
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from infra.definitions import QueueDefinition
@@ -381,7 +380,7 @@ class Drainer:
 
 
 class QueueMirror:
-    """Drains a queue nobody consumes locally (the events tap, notifications) into memory."""
+    """Drains a queue nobody consumes locally (the events tap) into memory."""
 
     def __init__(self, sqs: Any, url: str, convert: Callable[[Mapping[str, Any]], Any]) -> None:
         self._sqs = sqs
@@ -414,16 +413,3 @@ class QueueMirror:
 def bus_event(message: Mapping[str, Any]) -> Any:
     """The EventBridge event a rule delivered to the tap queue, as delivered."""
     return json.loads(message["Body"])
-
-
-def notification(message: Mapping[str, Any]) -> dict[str, Any]:
-    body: Any = message["Body"]
-    with contextlib.suppress(ValueError):  # not every sender writes JSON
-        body = json.loads(body)
-    sent_ms = int(message.get("Attributes", {}).get("SentTimestamp", 0))
-    return {
-        "message_id": message["MessageId"],
-        "sent_at": datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(),
-        "attributes": {name: value.get("StringValue") for name, value in message.get("MessageAttributes", {}).items()},
-        "body": body,
-    }

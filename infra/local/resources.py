@@ -13,6 +13,8 @@ from typing import Any
 from infra.definitions import EVENT_BUS_NAME, EVENT_SOURCE, QUEUES, TABLE, QueueDefinition, TableDefinition
 
 TAP_NAME = "LocalEventsTap"  # local only: a rule and queue that copy every bus event for GET /_local/events
+# The notifier's sender (as loyalty.config defaults it), verified in the emulator's SES: moto refuses other senders.
+LOCAL_EMAIL_FROM = "loyalty@example.com"
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,15 @@ class Resources:
     event_bus_arn: str
     tap_queue_url: str
     queues: dict[str, QueueResources] = field(default_factory=dict)
+    email_from: str = LOCAL_EMAIL_FROM
 
     def handler_environment(self) -> dict[str, str]:
         """The LOYALTY_* variables loyalty.config reads (one per queue, named by convention)."""
-        env = {"LOYALTY_TABLE": self.table_name, "LOYALTY_EVENT_BUS": self.event_bus_name}
+        env = {
+            "LOYALTY_TABLE": self.table_name,
+            "LOYALTY_EVENT_BUS": self.event_bus_name,
+            "LOYALTY_EMAIL_FROM": self.email_from,
+        }
         for queue in self.queues.values():
             env[queue_url_variable(queue.logical_id)] = queue.url
         return env
@@ -119,13 +126,14 @@ def _create_queue(sqs: Any, definition: QueueDefinition) -> QueueResources:
     return QueueResources(definition.logical_id, url, arn, dlq_url, dlq_arn)
 
 
-def create_resources(endpoint: str, region: str) -> Resources:
+def create_resources(endpoint: str, region: str, email_from: str = LOCAL_EMAIL_FROM) -> Resources:
     """Create everything in the emulator at `endpoint` and return where it is."""
     import boto3
 
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
     events = boto3.client("events", endpoint_url=endpoint, region_name=region)
+    ses = boto3.client("ses", endpoint_url=endpoint, region_name=region)
 
     table = dynamodb.create_table(**table_spec(TABLE))["TableDescription"]
     dynamodb.update_time_to_live(
@@ -144,6 +152,8 @@ def create_resources(endpoint: str, region: str) -> Resources:
         State="ENABLED",
     )
     events.put_targets(Rule=TAP_NAME, EventBusName=EVENT_BUS_NAME, Targets=[{"Id": TAP_NAME, "Arn": tap_arn}])
+    # In AWS the deployer verifies the sender (docs/deploy.md); moto's SES also refuses unverified ones.
+    ses.verify_email_identity(EmailAddress=email_from)
 
     return Resources(
         table_name=TABLE.logical_id,
@@ -153,4 +163,5 @@ def create_resources(endpoint: str, region: str) -> Resources:
         event_bus_arn=bus_arn,
         tap_queue_url=tap_url,
         queues=queues,
+        email_from=email_from,
     )

@@ -13,11 +13,12 @@ from infra.definitions import FUNCTIONS, QUEUES, SCHEDULES, Schedule
 from infra.local import demo
 from infra.local.auth import TokenIssuer
 from infra.local.control import Control
+from infra.local.deliveries import Deliveries
 from infra.local.emulator import Emulator, apply_environment, aws_environment, start_emulator
 from infra.local.gateway import Gateway, GatewayServer
 from infra.local.invocation import FunctionRegistry
-from infra.local.pollers import Drainer, Poller, QueueMirror, QueuePoller, StreamPoller, bus_event, notification
-from infra.local.resources import Resources, create_resources
+from infra.local.pollers import Drainer, Poller, QueueMirror, QueuePoller, StreamPoller, bus_event
+from infra.local.resources import LOCAL_EMAIL_FROM, Resources, create_resources
 from infra.local.scheduler import Scheduler, scheduler_event
 from infra.local.settings import LocalSettings
 from infra.local.state import remove_stack_file, restore_table, save_table, write_stack_file
@@ -60,7 +61,8 @@ class LocalStack:
 
         import boto3
 
-        self.resources = resources = create_resources(endpoint, settings.region)
+        email_from = os.environ.get("LOYALTY_EMAIL_FROM") or LOCAL_EMAIL_FROM
+        self.resources = resources = create_resources(endpoint, settings.region, email_from)
         self.environment = {**aws_environment(endpoint, settings.region), **handler_environment(resources)}
         apply_environment(self.environment)
         if settings.handlers_module:
@@ -94,12 +96,14 @@ class LocalStack:
         for stream_poller in stream_pollers:
             stream_poller.open_shards()  # before anything can write, so LATEST misses no new record
         issuer = TokenIssuer()
+        bus_events = QueueMirror(sqs, resources.tap_queue_url, bus_event)
         control = Control(
             issuer=issuer,
             registry=registry,
             drainer=Drainer(queue_pollers, stream_pollers),
-            events=QueueMirror(sqs, resources.tap_queue_url, bus_event),
-            notifications=QueueMirror(sqs, resources.queues["NotificationsQueue"].url, notification),
+            events=bus_events,
+            # Push notifications are bus events: the deliveries list reads them from the same tap.
+            notifications=Deliveries(settings.region, bus_events.drain),
         )
         gateway = Gateway(registry, issuer, settings.auth_mode, control)
         self.server = GatewayServer(gateway, port=settings.api_port)

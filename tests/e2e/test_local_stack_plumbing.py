@@ -403,17 +403,25 @@ def test_a_job_runs_with_the_given_now_and_drains_what_it_set_in_motion(
     assert {"id", "detail-type", "source", "time", "detail"} <= set(events[-1])
 
 
-def test_a_reminder_job_fills_the_notifications_list(fake_stack: RunningStack) -> None:
+def test_a_reminder_job_drains_into_the_notifier_and_its_deliveries_are_listed(fake_stack: RunningStack) -> None:
     response = requests.post(
         f"{fake_stack.api}/_local/jobs/reminders", json={"now": "2026-11-23T08:00:00Z"}, timeout=60
     )
     notifications = requests.get(f"{fake_stack.api}/_local/notifications", timeout=10).json()["notifications"]
 
     assert response.status_code == 200
-    assert response.json()["result"] == {"sent": 1}
-    latest = notifications[-1]
-    assert latest["body"] == {"kind": "reminder.welcome", "member_id": "alice", "now": "2026-11-23T08:00:00Z"}
-    assert latest["attributes"] == {"kind": "reminder.welcome"}
+    answer = response.json()
+    assert answer["result"] == {"sent": 1}
+    assert answer["drained"]["NotificationsQueue"] == 1  # the notifier consumed it before the job answered
+    text = "reminder.welcome for alice at 2026-11-23T08:00:00Z"
+    email = {"channel": "email", "to": "alice@example.com", "subject": "reminder.welcome", "body": text}
+    assert email in notifications
+    assert {"channel": "sms", "to": "+15555550100", "body": text} in notifications
+    (push,) = [n for n in notifications if n["channel"] == "push" and n["body"] == text]
+    assert push["to"] == "alice" and push["subject"] == "reminder.welcome" and push["at"]
+    # Listing reads what was delivered: it takes nothing away.
+    again = requests.get(f"{fake_stack.api}/_local/notifications", timeout=10).json()["notifications"]
+    assert again == notifications
 
 
 @pytest.mark.parametrize(

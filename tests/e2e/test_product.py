@@ -167,5 +167,9 @@ def test_jumping_the_clock_expires_points_and_sends_reminders(stack: RunningStac
     assert kinds == ["expire", "earn"]
     eve = [e["detail-type"] for e in _events(stack) if e["detail"].get("member_id") == "eve"]
     assert "points.expired" in eve and "reminder.points_expiring" in eve
+    # The reminder went through the notifier: one email from SES, with eve's points in it.
     notifications = requests.get(f"{stack.api}/_local/notifications", timeout=10).json()["notifications"]
-    assert any("eve" in json.dumps(n) for n in notifications)
+    (email,) = [n for n in notifications if n["to"] == "eve@example.com"]
+    assert email["channel"] == "email"
+    assert "70" in email["subject"]
+    assert "70 of your" in email["body"] and expires_at.date().isoformat() in email["body"]

@@ -56,7 +56,19 @@ def test_context_values_become_settings(context: dict[str, object], expected: tu
     assert (settings.stage, settings.crm_webhook_url, settings.pos_api_keys) == expected
 
 
-@pytest.mark.parametrize("context", [{"stage": "Prod!"}, {"crm_webhook_url": "http://crm.example.com"}])
+def test_the_sender_address_comes_from_the_context() -> None:
+    assert settings_from_context(App()).email_from == "noreply@example.com"
+    assert settings_from_context(App(context={"email_from": "club@shop.example"})).email_from == "club@shop.example"
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"stage": "Prod!"},
+        {"crm_webhook_url": "http://crm.example.com"},
+        {"email_from": "Loyalty <loyalty@example.com>"},  # a display name is no SES identity
+    ],
+)
 def test_bad_context_values_are_refused(context: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         settings_from_context(App(context=context))

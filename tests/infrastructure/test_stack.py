@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -208,9 +209,13 @@ def test_each_function_has_its_own_role_without_star_actions(synthesized: Synthe
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any(a == "*" or a.endswith(":*") for a in actions), (policy_id, actions)
-            # '*' only for actions that have no resource-level permissions (the acknowledged IAM5 finding).
-            if statement["Resource"] == "*":
-                assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+            # '*' only for actions that have no resource-level permissions (the acknowledged IAM5 findings):
+            # SMS to a phone number too, for the notifier alone.
+            if statement["Resource"] == "*" and statement["Effect"] == "Allow":
+                allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+                if policy_id.startswith("FunctionsNotifierSms"):
+                    allowed.add("sns:Publish")
+                assert set(actions) <= allowed, (policy_id, actions)
 
 
 def test_only_the_stream_consumer_reads_the_stream_and_nobody_scans(synthesized: Synthesized) -> None:
@@ -271,3 +276,40 @@ def test_the_bus_is_archived_and_the_crm_rule_has_a_dead_letter_queue(synthesize
     (target,) = rule["Properties"]["Targets"]
     assert ref(target["Arn"]) in synthesized.of_type("AWS::Events::ApiDestination")
     assert "DeadLetterConfig" in target
+
+
+def test_the_notifier_consumes_reminders_and_sends_from_one_identity(synthesized: Synthesized) -> None:
+    notifier = function_ids(synthesized)["notifier"]
+    props = synthesized.resources[notifier]["Properties"]
+    assert props["Environment"]["Variables"]["LOYALTY_EMAIL_FROM"] == "noreply@example.com"
+    role = ref(props["Role"])
+    statements = [
+        (policy_id, s)
+        for policy_id, policy in synthesized.of_type("AWS::IAM::Policy").items()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+    def granted(action: str, effect: str = "Allow") -> list[Any]:
+        return [
+            s["Resource"]
+            for _, s in statements
+            if s["Effect"] == effect and action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        ]
+
+    (ses,) = [s for _, s in statements if s["Action"] == "ses:SendEmail"]
+    assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": "noreply@example.com"}}
+    identities = json.dumps(ses["Resource"])
+    assert ":identity/noreply@example.com" in identities and ":identity/example.com" in identities
+    assert granted("sns:Publish") == ["*"]
+    assert "sns:*:*:*" in json.dumps(granted("sns:Publish", "Deny"))
+    assert granted("events:PutEvents")
+    assert "dynamodb:PutItem" in json.dumps([s["Action"] for _, s in statements])
+    # No other function may send email or SMS.
+    others = [
+        policy_id
+        for policy_id, policy in synthesized.of_type("AWS::IAM::Policy").items()
+        if {"Ref": role} not in policy["Properties"]["Roles"]
+        and any(a in json.dumps(policy["Properties"]["PolicyDocument"]) for a in ("ses:SendEmail", "sns:Publish"))
+    ]
+    assert others == []

@@ -79,7 +79,8 @@ def _credit(
     now: datetime,
 ) -> tuple[dict[str, Any], bool]:
     source_kind, source_id = source
-    occurred_at = occurred_at.astimezone(UTC)
+    # The ledger keeps whole seconds: the first answer and every replay must show the same instant.
+    occurred_at = occurred_at.astimezone(UTC).replace(microsecond=0)
     if occurred_at > now + CLOCK_SKEW:
         raise ValidationFailed("occurred_at is in the future", field="occurred_at")
     program_id = config.program_id

@@ -141,6 +141,33 @@ def reminders(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"sent": 1}
 
 
+def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Delivers each message on every channel (the real one picks one), so all three show as delivered."""
+    _journal("notifier", event)
+    ses, sns, bus = boto3.client("ses"), boto3.client("sns"), boto3.client("events")
+    for record in event["Records"]:
+        body = json.loads(record["body"])
+        text = f"{body['kind']} for {body['member_id']} at {body['now']}"
+        ses.send_email(
+            Source=os.environ["LOYALTY_EMAIL_FROM"],  # verified by the local stack at start
+            Destination={"ToAddresses": [f"{body['member_id']}@example.com"]},
+            Message={"Subject": {"Data": body["kind"]}, "Body": {"Text": {"Data": text}}},
+        )
+        sns.publish(PhoneNumber="+15555550100", Message=text)
+        detail = {"member_id": body["member_id"], "title": body["kind"], "body": text}
+        bus.put_events(
+            Entries=[
+                {
+                    "EventBusName": os.environ["LOYALTY_EVENT_BUS"],
+                    "Source": "loyalty",
+                    "DetailType": "notification.push",
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+    return {"batchItemFailures": []}
+
+
 def tier_review(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _journal("tier_review", event)
     return {"reviewed": 0, "scheduled_time": event["scheduled_time"]}
