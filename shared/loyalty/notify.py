@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loyalty.aws import aws_client
 from loyalty.domain.ledger import Member
 from loyalty.domain.program import Identifier, MessageTemplate, ProgramSettings
 
@@ -221,12 +222,6 @@ class Sender(Protocol):
         ...
 
 
-def _aws_client(service: str) -> Any:
-    import boto3
-
-    return boto3.client(service)  # type: ignore[call-overload]
-
-
 class SesEmail:
     """Email through SES, from the verified identity in LOYALTY_EMAIL_FROM."""
 
@@ -236,7 +231,7 @@ class SesEmail:
     def send(self, delivery: Delivery) -> str:
         from loyalty.config import settings
 
-        self._client = self._client or _aws_client("ses")
+        self._client = self._client or aws_client("ses")
         answer = self._client.send_email(
             Source=self._source or settings().email_from,
             Destination={"ToAddresses": [delivery.address]},
@@ -255,7 +250,7 @@ class SnsSms:
         self._client = client
 
     def send(self, delivery: Delivery) -> str:
-        self._client = self._client or _aws_client("sns")
+        self._client = self._client or aws_client("sns")
         answer = self._client.publish(PhoneNumber=delivery.address, Message=delivery.body)
         return str(answer["MessageId"])
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING, Any
 
+from loyalty.aws import aws_client
 from loyalty.store.dynamo import from_item
 
 if TYPE_CHECKING:
@@ -14,19 +14,10 @@ if TYPE_CHECKING:
 SOURCE = "loyalty"
 PUT_EVENTS_BATCH = 10  # PutEvents takes at most 10 entries
 
-_client: EventBridgeClient | None = None
-_lock = threading.Lock()
-
 
 def events_client() -> EventBridgeClient:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                import boto3
-
-                _client = boto3.client("events")
-    return _client
+    client: EventBridgeClient = aws_client("events")
+    return client
 
 
 def outbox_events(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from loyalty.aws import aws_client
 from loyalty.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -14,19 +14,10 @@ if TYPE_CHECKING:
 
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 messages
 
-_client: SQSClient | None = None
-_lock = threading.Lock()
-
 
 def sqs_client() -> SQSClient:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                import boto3
-
-                _client = boto3.client("sqs")
-    return _client
+    client: SQSClient = aws_client("sqs")
+    return client
 
 
 def send_all(client: SQSClient, queue_url: str, bodies: list[dict[str, Any]]) -> int:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from loyalty.aws import aws_client
 from loyalty.errors import Unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_client: DynamoDBClient | None = None
-_client_lock = threading.Lock()
 
 # Faults that leave nothing written and clear up on a retry: the caller gets 503.
 TRANSIENT = {
@@ -30,19 +28,8 @@ TRANSIENT = {
 
 
 def dynamodb_client() -> DynamoDBClient:
-    """One client per process, made on first use (boto3 clients are thread-safe, creation is not)."""
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                import boto3
-                from botocore.config import Config
-
-                _client = boto3.client(
-                    "dynamodb",
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5),
-                )
-    return _client
+    client: DynamoDBClient = aws_client("dynamodb")
+    return client
 
 
 def to_attr(value: Any) -> dict[str, Any]:
