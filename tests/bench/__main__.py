@@ -9,14 +9,15 @@ from tests.bench.environment import OUTPUT, ROOT, ensure_bytecode, use_test_sett
 
 
 def main() -> None:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figure 1 shows while figure 2 runs
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each figure shows while the next runs
     begun = time.perf_counter()
     use_test_settings()
     notes = ensure_bytecode()
     # Imported after the bytecode exists, and after the settings: moto and boto3 read them at import.
     from tests.bench.calls import measure_calls
     from tests.bench.cold import measure_cold
-    from tests.bench.report import print_calls, print_cold, write_json
+    from tests.bench.jobs import measure_jobs
+    from tests.bench.report import print_calls, print_cold, print_jobs, write_json
 
     for note in notes:
         print(note)
@@ -24,7 +25,9 @@ def main() -> None:
     print_calls(operations)
     cold = measure_cold()
     print_cold(cold)
-    write_json(operations, cold, notes)
+    jobs = measure_jobs()
+    print_jobs(jobs)
+    write_json(operations, cold, jobs, notes)
     print(f"\nfigures written to {OUTPUT.relative_to(ROOT)} in {time.perf_counter() - begun:.0f} s")
 
 

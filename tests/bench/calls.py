@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from tests.bench import capacity
 from tests.bench.environment import REGION
 from tests.bench.seeding import PROGRAM_ID, REWARD_ID, expect, member_path, seed_program
 from tests.helpers import Answer, Api
-from tests.integration.conftest import order
+from tests.integration.conftest import PROGRAM, order
 
 READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 MEMBER = "m-bench"
@@ -72,7 +73,7 @@ class Operation:
         }
 
 
-def _snapshot(observer: Any) -> dict[capacity.Key, capacity.Item]:
+def snapshot(observer: Any) -> dict[capacity.Key, capacity.Item]:
     """The whole (small) table, read by a client the log does not watch."""
     items: list[capacity.Item] = []
     start: dict[str, Any] | None = None
@@ -87,11 +88,11 @@ def _snapshot(observer: Any) -> dict[capacity.Key, capacity.Item]:
 def _measure(
     name: str, action: Callable[[], Answer], status: int, log: CallLog, observer: Any
 ) -> tuple[Operation, Any]:
-    before = _snapshot(observer)
+    before = snapshot(observer)
     log.calls.clear()
     answer = expect(action(), status)
     calls = list(log.calls)
-    after = _snapshot(observer)
+    after = snapshot(observer)
     changed = sum(1 for key in before.keys() | after.keys() if before.get(key) != after.get(key))
     transactions = [params["TransactItems"] for call, params in calls if call == "TransactWriteItems"]
     items = transactions[0] if len(transactions) == 1 else None
@@ -116,25 +117,31 @@ def _judge(operation: Operation) -> None:
         operation.met = len(operation.calls) <= 2 and operation.changed == 0
 
 
-def measure_calls() -> list[Operation]:
+@contextmanager
+def in_process(program: dict[str, Any] = PROGRAM) -> Iterator[tuple[Any, Runtime]]:
+    """A fresh moto account holding the table and the program 'acme', served by a runtime with a warm config."""
     serialise_dynamodb()
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(**table_spec(TABLE))
-        observer = boto3.client("dynamodb", region_name=REGION)
         # A cache whose clock stands still never expires: every measured call sees a warm config.
         cache = ProgramCache(ttl_seconds=5, clock=lambda: 0.0)
         runtime = Runtime(LoyaltyStore(TABLE.logical_id, client=client), cache, lambda: NOW)
         use_runtime(runtime)
         try:
-            api = Api()
-            seed_program(api)
+            seed_program(Api(), program)
             runtime.program(PROGRAM_ID)  # load the config once, before anything is counted
-            log = CallLog()
-            client.meta.events.register("before-parameter-build.dynamodb", log)
-            return _operations(api, log, observer)
+            yield client, runtime
         finally:
             use_runtime(None)
+
+
+def measure_calls() -> list[Operation]:
+    with in_process() as (client, _):
+        observer = boto3.client("dynamodb", region_name=REGION)
+        log = CallLog()
+        client.meta.events.register("before-parameter-build.dynamodb", log)
+        return _operations(Api(), log, observer)
 
 
 def _operations(api: Api, log: CallLog, observer: Any) -> list[Operation]:

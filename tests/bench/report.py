@@ -13,6 +13,7 @@ from tests.bench.calls import Operation
 from tests.bench.cold import TARGET_RATIO, ColdResult
 from tests.bench.environment import OUTPUT
 from tests.bench.imports import Imported
+from tests.bench.jobs import DUE, REMINDED, REMINDER_MEMBERS, REMINDER_WINDOWS, SWEEP_TARGET, JobsResult
 
 
 def _verdict(met: bool | None) -> str:
@@ -79,7 +80,44 @@ def print_cold(result: ColdResult) -> None:
     _print_imports("earn: top-level imports of one whole cold start (import + first call)", result.earn_cold_path)
 
 
-def write_json(operations: list[Operation], cold: ColdResult, notes: list[str]) -> None:
+def _scan(scanned: bool) -> str:
+    return "SCAN USED" if scanned else "no Scan"
+
+
+def _per(items: int, units: int) -> str:
+    return f"{items / units:.2f}" if units else "-"
+
+
+def print_jobs(result: JobsResult) -> None:
+    print("\n3. Scheduled jobs: items read per unit of work (in-process moto, config cache warm)")
+    print(f"   a) expiry sweep: {DUE} members hold a lot that expired before now, all others one that expires later")
+    widths = [-7, -7, -10, -11, 10, -7, 40, 9]
+    header = ["members", "expired", "items read", "per expired", f"(<= {SWEEP_TARGET})", "queries", "calls", ""]
+    print("   " + _row(header, widths))
+    for sweep in result.sweeps:
+        cells = [sweep.members, sweep.expired, sweep.reads.items, _per(sweep.reads.items, sweep.expired)]
+        cells += [_verdict(sweep.met), sweep.reads.calls.get("Query", 0), sweep.reads.summary()]
+        print("   " + _row([*cells, _scan(sweep.reads.scanned)], widths))
+    for sweep in result.sweeps:
+        if sweep.expired != sweep.due:
+            print(f"   {sweep.members} members: {sweep.expired} lots expired, {sweep.due} were due: WRONG")
+    lots = ", ".join(f"{REMINDED} with a lot expiring in {days} days" for days in REMINDER_WINDOWS)
+    print(f"\n   b) reminders, one run a day: {REMINDER_MEMBERS} members who agreed to emails; {lots}")
+    widths = [10, -5, -10, -12, -7, 44, 9]
+    print("   " + _row(["run on", "sent", "items read", "per reminder", "queries", "calls", ""], widths))
+    for run in result.reminder_runs:
+        cells = [run.now.date(), run.sent, run.reads.items, _per(run.reads.items, run.sent)]
+        cells += [run.reads.calls.get("Query", 0), run.reads.summary(), _scan(run.reads.scanned)]
+        print("   " + _row(cells, widths))
+    sent = sum(run.sent for run in result.reminder_runs)
+    read = sum(run.reads.items for run in result.reminder_runs)
+    print("   " + _row(["all runs", sent, read, _per(read, sent)], widths[:4]))
+    twice = f"SENT TWICE: {result.sent_twice} member-windows" if result.sent_twice else "none sent twice"
+    markers = f"{result.markers} for {result.reminded_members} members"
+    print(f"   REMINDER# items in the members' partitions after the runs: {markers}, {twice}")
+
+
+def write_json(operations: list[Operation], cold: ColdResult, jobs: JobsResult, notes: list[str]) -> None:
     figures = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -92,6 +130,7 @@ def write_json(operations: list[Operation], cold: ColdResult, notes: list[str]) 
             "earn_imports": [entry.to_json() for entry in cold.earn_imports],
             "earn_cold_path_imports": [entry.to_json() for entry in cold.earn_cold_path],
         },
+        "scheduled_jobs": jobs.to_json(),
     }
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
