@@ -10,7 +10,7 @@ import pytest
 
 from loyalty.domain.program import Reward
 from loyalty.errors import LimitReached, LoyaltyError, OutOfStock, RewardInactive
-from loyalty.services.redemption import counter_for, new_code, redemption_id_for, unavailable_reason
+from loyalty.services.redemption import counter_for, new_code, redemption_id_for, shard_with_room, unavailable_reason
 from loyalty.store.store import RewardCounter
 from tests.unit.factories import member, utc
 
@@ -139,22 +139,44 @@ def test_given_validity_dates_then_the_reward_is_available_from_the_first_instan
     [
         pytest.param({}, None, id="no-caps-no-counter"),
         pytest.param({"limits": {"per_member": 1}}, None, id="per-member-limit-needs-no-shared-counter"),
-        pytest.param({"stock": 5}, RewardCounter("coffee", 2, 1_000, 5, None), id="stock"),
-        pytest.param({"limits": {"total": 4}}, RewardCounter("coffee", 2, 1_000, 4, None), id="total"),
+        # A stock of 5 is split over 5 shards of one unit; shard 0 may sell one.
+        pytest.param({"stock": 5}, RewardCounter("coffee", 0, 2, 1_000, 1, None), id="stock"),
+        pytest.param({"limits": {"total": 4}}, RewardCounter("coffee", 0, 2, 1_000, 1, None), id="total"),
         pytest.param(
-            {"stock": 5, "limits": {"total": 4}}, RewardCounter("coffee", 2, 1_000, 4, None), id="tightest-unit-cap"
+            {"stock": 5, "limits": {"total": 4}}, RewardCounter("coffee", 0, 2, 1_000, 1, None), id="tightest-unit-cap"
         ),
         pytest.param(
             {"limits": {"points_budget": 50_000}},
-            RewardCounter("coffee", 2, 1_000, None, 50_000),
-            id="points-budget",
+            RewardCounter("coffee", 0, 2, 1_000, None, 6_250),
+            id="points-budget-over-eight-shards",
         ),
         pytest.param(
-            {"stock": 0, "limits": {"points_budget": 0}}, RewardCounter("coffee", 2, 1_000, 0, 0), id="zero-caps"
+            {"stock": 0, "limits": {"points_budget": 0}}, RewardCounter("coffee", 0, 2, 1_000, 0, 0), id="zero-caps"
         ),
     ],
 )
-def test_given_stock_total_or_budget_then_a_redemption_carries_the_rewards_shared_counter(
+def test_given_stock_total_or_budget_then_a_redemption_carries_a_share_of_the_rewards_counter(
     fields: dict[str, Any], expected: RewardCounter | None
 ) -> None:
-    assert counter_for("coffee", reward(**fields), 2, 1_000) == expected
+    assert counter_for("coffee", reward(**fields), 2, 1_000, 0) == expected
+
+
+@pytest.mark.parametrize("cap", [1, 3, 8, 9, 500, 1_001])
+def test_given_any_cap_then_the_shard_shares_add_up_to_it(cap: int) -> None:
+    capped = reward(stock=cap, limits={"points_budget": cap * 7})
+    shards = capped.counter_shards()
+
+    shares = [capped.shard_caps(n) for n in range(shards)]
+
+    assert 1 <= shards <= 8
+    assert sum(units for units, _ in shares) == cap
+    assert sum(points for _, points in shares) == cap * 7
+    assert all(units >= 1 for units, _ in shares)
+
+
+def test_given_a_full_shard_then_another_with_room_is_chosen_and_none_when_all_are_full() -> None:
+    capped = reward(stock=3)  # three shards of one unit each
+    counts = [{"redeemed": 1, "points": 0}, {"redeemed": 0, "points": 0}, {"redeemed": 1, "points": 0}]
+
+    assert shard_with_room(capped, counts, 1, 10) == 1
+    assert shard_with_room(capped, [{"redeemed": 1, "points": 0}] * 3, 1, 10) is None

@@ -151,6 +151,34 @@ class Reward(_Model):
         unit_caps = [c for c in (self.stock, self.limits.total) if c is not None]
         return (min(unit_caps) if unit_caps else None), self.limits.points_budget
 
+    def counter_shards(self) -> int:
+        """How many counter items share the reward's caps (0: no caps, no counter).
+
+        Every redemption of a capped reward writes its counter: a reward taking a third of a
+        program's 2,000 redemptions/s would put ~700 writes/s on one item (a partition takes
+        1,000). Eight shards keep each under ~100; a small cap uses fewer, one unit each at least.
+        """
+        unit_cap, budget = self.caps()
+        if unit_cap is None and budget is None:
+            return 0
+        return max(1, min(COUNTER_SHARDS, unit_cap if unit_cap is not None else COUNTER_SHARDS))
+
+    def shard_caps(self, shard: int) -> tuple[int | None, int | None]:
+        """The part of each cap that counter shard `shard` may use: the shares add up to the cap."""
+        shards = self.counter_shards()
+        unit_cap, budget = self.caps()
+        return (
+            None if unit_cap is None else share(unit_cap, shards, shard),
+            None if budget is None else share(budget, shards, shard),
+        )
+
+
+COUNTER_SHARDS = 8
+
+
+def share(total: int, parts: int, index: int) -> int:
+    return total // parts + (1 if index < total % parts else 0)
+
 
 class ProgramConfig(BaseModel):
     """Everything stored under one program, loaded together and cached."""

@@ -43,12 +43,29 @@ def redemption_id_for(program_id: str, member_id: str, idempotency_key: str) -> 
     return "rd_" + base64.b32encode(digest[:15]).decode().lower()
 
 
-def counter_for(reward_id: str, reward: Reward, quantity: int, points: int) -> RewardCounter | None:
-    """The reward's shared counter, when the reward has stock, a total limit or a points budget."""
-    unit_cap, budget = reward.caps()
-    if unit_cap is None and budget is None:
+def counter_for(reward_id: str, reward: Reward, quantity: int, points: int, shard: int) -> RewardCounter | None:
+    """The change to one shard of the reward's counter, when the reward has stock, a total limit or a budget."""
+    shards = reward.counter_shards()
+    if not shards:
         return None
-    return RewardCounter(reward_id, quantity, points, unit_cap, budget)
+    unit_cap, budget = reward.shard_caps(shard % shards)
+    return RewardCounter(reward_id, shard % shards, quantity, points, unit_cap, budget)
+
+
+def shard_with_room(reward: Reward, counts: list[dict[str, int]], quantity: int, points: int) -> int | None:
+    """A counter shard whose share still fits this redemption (None: the reward is sold out)."""
+    for shard, count in enumerate(counts):
+        unit_cap, budget = reward.shard_caps(shard)
+        units_fit = unit_cap is None or count["redeemed"] + quantity <= unit_cap
+        points_fit = budget is None or count["points"] + points <= budget
+        if units_fit and points_fit:
+            return shard
+    return None
+
+
+def counter_totals(store: LoyaltyStore, program_id: str, reward_id: str, reward: Reward) -> dict[str, int]:
+    counts = store.reward_counters(program_id, reward_id, reward.counter_shards())
+    return {"redeemed": sum(c["redeemed"] for c in counts), "points": sum(c["points"] for c in counts)}
 
 
 def unavailable_reason(
@@ -83,6 +100,9 @@ def redeem(
     reward = config.rewards.get(request.reward_id)
     if reward is None:
         raise NotFound("reward not found", reward_id=request.reward_id)
+
+    # Each redemption starts on its own counter shard, spreading a popular reward's writes.
+    shard = int(hashlib.sha256(redemption_id.encode()).hexdigest(), 16) % max(reward.counter_shards(), 1)
 
     def replay_if_done() -> dict[str, Any] | None:
         existing = store.get_entry(program_id, member_id, "redemption", redemption_id)
@@ -125,6 +145,7 @@ def redeem(
                 "quantity": request.quantity,
                 "code": code,
                 "value": reward.value.model_dump(mode="json", exclude_none=True) if reward.value else None,
+                "counter_shard": shard if reward.counter_shards() else None,
             },
             snapshot={"balance": balance},
         )
@@ -149,7 +170,7 @@ def redeem(
                 points=cost,
             ),
         ]
-        counter = counter_for(request.reward_id, reward, request.quantity, cost)
+        counter = counter_for(request.reward_id, reward, request.quantity, cost, shard)
         try:
             store.record_redemption(
                 member, entry, reward.limits.per_member, counter, outbox, due=inactivity_due(config, now)
@@ -158,18 +179,23 @@ def redeem(
             if cancelled.failed("entry") and (done := replay_if_done()) is not None:
                 return done, False
             if cancelled.failed("counter") and counter is not None:
-                raise _counter_refusal(store, program_id, request.reward_id, reward) from cancelled
+                # This shard's share is used up: move to one with room, or refuse when none has any.
+                counts = store.reward_counters(program_id, request.reward_id, reward.counter_shards())
+                room = shard_with_room(reward, counts, request.quantity, cost)
+                if room is None:
+                    raise _counter_refusal(reward, request.reward_id, counts) from cancelled
+                shard = room
             continue  # a lot or the balance moved: read again and re-plan the spend
         return answer(entry, program_id), True
     raise AssertionError("unreachable")
 
 
-def _counter_refusal(store: LoyaltyStore, program_id: str, reward_id: str, reward: Reward) -> LoyaltyError:
-    counts = store.reward_counter(program_id, reward_id)
+def _counter_refusal(reward: Reward, reward_id: str, counts: list[dict[str, int]]) -> LoyaltyError:
+    redeemed, points = sum(c["redeemed"] for c in counts), sum(c["points"] for c in counts)
     budget = reward.limits.points_budget
-    if budget is not None and counts.get("points", 0) + reward.cost > budget:
+    if budget is not None and points + reward.cost > budget:
         return LimitReached("the reward's points budget is spent", reward_id=reward_id)
-    if reward.stock is not None and counts.get("redeemed", 0) >= reward.stock:
+    if reward.stock is not None and redeemed >= reward.stock:
         return OutOfStock("the reward is out of stock", reward_id=reward_id)
     return LimitReached("the reward's total redemption limit is reached", reward_id=reward_id)
 
@@ -224,7 +250,8 @@ def cancel(
             )
         ]
         reward = config.rewards.get(reward_id)
-        counter = counter_for(reward_id, reward, redemption.details["quantity"], points) if reward else None
+        shard = redemption.details.get("counter_shard") or 0
+        counter = counter_for(reward_id, reward, redemption.details["quantity"], points, shard) if reward else None
         try:
             store.record_cancellation(member, redemption, entry, lots, counter, outbox)
         except Cancelled:
@@ -285,7 +312,7 @@ def rewards_for_member(store: LoyaltyStore, config: ProgramConfig, member_id: st
         cost = reward.cost_for(member.tier)
         reason = unavailable_reason(reward, member, reward_id, 1, now)
         if reason is None and reward.caps() != (None, None):
-            counts = store.reward_counter(config.program_id, reward_id)
+            counts = counter_totals(store, config.program_id, reward_id, reward)
             unit_cap, budget = reward.caps()
             if unit_cap is not None and counts.get("redeemed", 0) >= unit_cap:
                 reason = OutOfStock("the reward is out of stock")

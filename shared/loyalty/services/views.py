@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,3 +60,24 @@ def lot_view(lot: Lot) -> dict[str, Any]:
         "available_at": lot.available_at.isoformat(),
         "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
     }
+
+
+TRANSACTION_CSV_COLUMNS = ("transaction_id", "recorded_at", "kind", "source_kind", "source_id", "points", "status")
+
+
+def transactions_csv(entries: Iterable[LedgerEntry]) -> str:
+    """A member's ledger for support teams: a header, then one line per transaction as given (newest first)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TRANSACTION_CSV_COLUMNS)
+    for e in entries:
+        row = (e.transaction_id, e.recorded_at.isoformat(), e.kind, e.source_kind, e.source_id, e.points, e.status)
+        writer.writerow([_csv_cell(value) for value in row])
+    return out.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    # A spreadsheet runs a cell starting with = + - @ as a formula, and source ids are the caller's text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value

@@ -46,8 +46,8 @@ def identity_pk(program_id: str, kind: str, value: str) -> str:
 IDENTITY_SK = "IDENTITY"
 
 
-def reward_counter_key(program_id: str, reward_id: str) -> dict[str, str]:
-    return {"PK": f"PROG#{program_id}#REWARD#{reward_id}", "SK": "COUNTER"}
+def reward_counter_key(program_id: str, reward_id: str, shard: int) -> dict[str, str]:
+    return {"PK": f"PROG#{program_id}#REWARD#{reward_id}", "SK": f"COUNTER#{shard}"}
 
 
 def timestamp(moment: datetime | None) -> str:
@@ -107,3 +107,23 @@ def birthday_shard_partition(month_day: str, shard: int) -> str:
 
 def code_index_keys(program_id: str, code: str) -> dict[str, str]:
     return {"GSI1PK": f"CODE#{program_id}#{code}", "GSI1SK": "REDEMPTION"}
+
+
+# Report aggregates, maintained by the reporter from the table's stream (see store/reports.py):
+#   PK=PROG#p#REPORT  SK=DAY#<YYYY-MM-DD> (program's local day) | TOTALS (all time, members by tier)
+#   PK=REPORT#SEEN#<stream record id>  SK=SEEN: a record already counted (TTL after the stream's 24 h)
+REPORT_TOTALS_SK = "TOTALS"
+REPORT_SEEN_SK = "SEEN"
+
+
+def report_pk(program_id: str) -> str:
+    return f"PROG#{program_id}#REPORT"
+
+
+def report_day_sk(day: str) -> str:
+    return f"DAY#{day}"
+
+
+def report_seen_key(event_id: str) -> dict[str, str]:
+    # One partition per record: markers spread over the table instead of heating one key.
+    return {"PK": f"REPORT#SEEN#{event_id}", "SK": REPORT_SEEN_SK}

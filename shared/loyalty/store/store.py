@@ -51,7 +51,10 @@ class Identity:
 
 @dataclass(frozen=True)
 class RewardCounter:
+    """One counter shard's change: its share of the caps is the condition."""
+
     reward_id: str
+    shard: int
     quantity: int
     points: int
     unit_cap: int | None
@@ -535,7 +538,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             conditions.append("(attribute_not_exists(points) OR points <= :points_max)")
             values[":points_max"] = counter.points_budget - counter.points
         update: dict[str, Any] = {
-            "Key": to_item(keys.reward_counter_key(program_id, counter.reward_id)),
+            "Key": to_item(keys.reward_counter_key(program_id, counter.reward_id, counter.shard)),
             "UpdateExpression": "SET redeemed = if_not_exists(redeemed, :zero) + :q,"
             " points = if_not_exists(points, :zero) + :p",
             "ExpressionAttributeValues": to_item(values),
@@ -544,8 +547,19 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             update["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": update}
 
-    def reward_counter(self, program_id: str, reward_id: str) -> dict[str, Any]:
-        return self._get(keys.reward_counter_key(program_id, reward_id)) or {"redeemed": 0, "points": 0}
+    def reward_counters(self, program_id: str, reward_id: str, shards: int) -> list[dict[str, int]]:
+        """Each counter shard's units and points, in shard order (zeros for a shard never written)."""
+        found = {
+            item["SK"]: item
+            for item in self._batch_get([keys.reward_counter_key(program_id, reward_id, n) for n in range(shards)])
+        }
+        return [
+            {
+                "redeemed": found.get(key["SK"], {}).get("redeemed", 0),
+                "points": found.get(key["SK"], {}).get("points", 0),
+            }
+            for key in (keys.reward_counter_key(program_id, reward_id, n) for n in range(shards))
+        ]
 
     def record_cancellation(
         self,
