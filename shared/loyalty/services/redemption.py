@@ -207,10 +207,11 @@ def cancel(
     program_id = config.program_id
     fingerprint = request_hash({"cancel": redemption_id})
     for _ in attempts():
-        done = store.get_entry(program_id, member_id, "cancel", redemption_id)
+        member, raw, done = store.get_member_and_entries(
+            program_id, member_id, [("redemption", redemption_id), ("cancel", redemption_id)]
+        )
         if done is not None:
             return replay(done, fingerprint), False
-        raw = store.get_entry(program_id, member_id, "redemption", redemption_id)
         if raw is None or raw.get("kind") != "redeem":
             raise NotFound("redemption not found", redemption_id=redemption_id)
         if raw.get("status") != "issued":
@@ -218,7 +219,6 @@ def cancel(
         redemption = entry_from_item(raw)
         points = -redemption.points
         reward_id = redemption.details["reward_id"]
-        member = store.get_member(program_id, member_id)
         if member is None:
             raise NotFound("member not found", member_id=member_id)
         lots = store.get_lots(program_id, member_id, redemption.spends)

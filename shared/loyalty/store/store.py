@@ -271,12 +271,20 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         self, program_id: str, member_id: str, source_kind: str, source_id: str
     ) -> tuple[Member | None, dict[str, Any] | None]:
         """Profile and the ledger entry of a source in one strongly consistent BatchGetItem."""
+        member, entry = self.get_member_and_entries(program_id, member_id, [(source_kind, source_id)])
+        return member, entry
+
+    def get_member_and_entries(
+        self, program_id: str, member_id: str, sources: list[tuple[str, str]]
+    ) -> tuple[Any, ...]:
+        """(profile, entry of each source in order, None where absent) in one strongly consistent BatchGetItem."""
         pk = keys.member_pk(program_id, member_id)
-        wanted = [{"PK": pk, "SK": keys.PROFILE}, {"PK": pk, "SK": keys.entry_sk(source_kind, source_id)}]
-        found = self._batch_get(wanted)
-        profile = next((item for item in found if item["SK"] == keys.PROFILE), None)
-        entry = next((item for item in found if item["SK"] != keys.PROFILE), None)
-        return (member_from_item(profile) if profile else None), entry
+        sort_keys = [keys.entry_sk(kind, source_id) for kind, source_id in sources]
+        found = {
+            item["SK"]: item for item in self._batch_get([{"PK": pk, "SK": sk} for sk in [keys.PROFILE, *sort_keys]])
+        }
+        profile = found.get(keys.PROFILE)
+        return ((member_from_item(profile) if profile else None), *(found.get(sk) for sk in sort_keys))
 
     def get_member_and_open_lots(self, program_id: str, member_id: str) -> tuple[Member | None, list[Lot]]:
         """One strongly consistent Query of the OPEN index: the profile, then open lots by expiry."""
