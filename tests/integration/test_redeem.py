@@ -167,3 +167,22 @@ def test_member_self_service_redeems_for_the_token_member_only(api: Api, program
     assert mine.status == 201
     assert (other.status, other.error_code) == (422, "insufficient_points")
     assert rewards["member_id"] == "m2"
+
+
+def test_an_eligibility_condition_is_checked_when_saved_and_enforced(api: Api, program: str) -> None:
+    gold_only = {"name": "Gold coffee", "type": "product", "cost": 10, "eligibility": 'member.tier == "gold"'}
+    assert api.put(f"{P}/rewards/gold-coffee", gold_only).status == 201
+    broken = api.put(f"{P}/rewards/broken", {**gold_only, "eligibility": 'customer.tier == "gold"'})
+    assert (broken.status, broken.error_code) == (422, "validation_error")
+    assert broken.body["error"]["details"]["unknown"] == ["customer"]
+    enroll(api, program, "m1")
+    api.post(f"{P}/members/m1/orders", order("o-1", 100))
+
+    refused = redeem(api, "m1", "k1", "gold-coffee")
+    listed = {r["reward_id"]: r for r in api.get(f"{P}/members/m1/rewards").body["rewards"]}
+    api.post(f"{P}/members/m1/orders", order("o-2", 2000))  # reaches gold
+    allowed = redeem(api, "m1", "k2", "gold-coffee")
+
+    assert (refused.status, refused.error_code) == (403, "not_eligible")
+    assert listed["gold-coffee"]["reason"] == "not_eligible"
+    assert allowed.status == 201

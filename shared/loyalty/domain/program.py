@@ -143,6 +143,15 @@ class Reward(_Model):
     valid_until: datetime | None = None
     tier_costs: dict[Identifier, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
+    @field_validator("eligibility")
+    @classmethod
+    def _valid_condition(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from loyalty.domain.conditions import check  # only saving or running a condition pays for CEL
+
+        return check(value)
+
     def cost_for(self, tier_id: str | None) -> int:
         return self.tier_costs.get(tier_id or "", self.cost)
 

@@ -15,6 +15,7 @@ from loyalty.errors import (
     InvalidState,
     LimitReached,
     LoyaltyError,
+    NotEligible,
     NotFound,
     OutOfStock,
     RewardInactive,
@@ -79,6 +80,12 @@ def unavailable_reason(
     unit_cap, _ = reward.caps()
     if unit_cap is not None and quantity > unit_cap:
         return OutOfStock("the reward is out of stock", reward_id=reward_id)
+    if reward.eligibility:
+        from loyalty.domain.conditions import holds, member_context
+
+        context = {"member": member_context(member, now), "now": now}
+        if not holds(reward.eligibility, context):
+            return NotEligible("the member is not eligible for this reward", reward_id=reward_id)
     per_member = reward.limits.per_member
     if per_member is not None and member.reward_counts.get(reward_id, 0) + quantity > per_member:
         return LimitReached("the member reached this reward's limit", reward_id=reward_id, limit=per_member)

@@ -1,0 +1,102 @@
+"""Conditions of rewards, earning rules and segments: CEL expressions, through cel-python.
+
+cel-python was chosen over common-expression-language (Rust): measured here, the Rust binding
+evaluates ~8x faster (30 us against 230 us) but importing it takes ~500 ms, because its package
+imports its own command-line tool, against ~220 ms for cel-python; a function pays that import
+only when a condition is evaluated, and a few conditions per request cost well under a
+millisecond either way. cel-python is pure Python (plus wheels for arm64 Lambda).
+
+An expression is compiled once and cached by its text, so a changed rule is compiled anew and
+an unchanged one never twice. It may read only the names of the context: `member`, `order`,
+`activity` and `now`. A rule that does not compile, or reads another name, is refused when it
+is saved (`check`); at run time an expression that fails to evaluate counts as false.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from loyalty.errors import ValidationFailed
+
+CONTEXT_NAMES = frozenset({"member", "order", "activity", "now"})
+
+
+@lru_cache(maxsize=1024)
+def _program(expression: str) -> Any:
+    import celpy
+
+    environment = celpy.Environment()
+    try:
+        tree = environment.compile(expression)
+    except celpy.CELParseError as error:
+        raise ValidationFailed("the condition is not valid CEL", expression=expression, reason=str(error)) from error
+    names = {str(node.children[0]) for node in tree.iter_subtrees() if node.data == "ident"}
+    unknown = sorted(names - CONTEXT_NAMES)
+    if unknown:
+        raise ValidationFailed(
+            "the condition reads names outside its context",
+            expression=expression,
+            unknown=unknown,
+            allowed=sorted(CONTEXT_NAMES),
+        )
+    return environment.program(tree)
+
+
+def check(expression: str) -> str:
+    """Refuse, with 422, a condition that does not compile or reads an unknown name."""
+    _program(expression)
+    return expression
+
+
+def holds(expression: str, context: dict[str, Any]) -> bool:
+    """Whether the condition is true for this context (an evaluation error counts as false)."""
+    import celpy
+    from celpy import celtypes
+
+    activation: dict[str, Any] = {}
+    for name in CONTEXT_NAMES:
+        value = context.get(name)
+        if isinstance(value, datetime):
+            activation[name] = celtypes.TimestampType(value)
+        else:
+            activation[name] = celpy.json_to_cel(_plain(value if value is not None else {}))
+    try:
+        result = _program(expression).evaluate(activation)
+    except celpy.CELEvalError:
+        return False
+    return isinstance(result, celtypes.BoolType) and bool(result)
+
+
+def member_context(member: Any, now: datetime) -> dict[str, Any]:
+    """What a condition may know of a member (no contact data)."""
+    enrolled: datetime = member.enrolled_at
+    birthday = member.birthday or ""
+    return {
+        "member_id": member.member_id,
+        "tier": member.tier or "",
+        "country": member.country or "",
+        "attributes": member.attributes,
+        "consents": member.consents,
+        "balance": member.balance,
+        "lifetime_points": member.lifetime_points,
+        "days_since_enrollment": (now - enrolled) // timedelta(days=1),
+        "birthday_today": bool(birthday) and birthday[5:10] == now.strftime("%m-%d"),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like values for CEL: decimals become floats, dates ISO strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | str):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
