@@ -47,7 +47,8 @@ IDENTITY_SK = "IDENTITY"
 
 
 def reward_counter_key(program_id: str, reward_id: str, shard: int) -> dict[str, str]:
-    return {"PK": f"PROG#{program_id}#REWARD#{reward_id}", "SK": f"COUNTER#{shard}"}
+    # The shard is in the partition key: shards under one partition key would share its write limit.
+    return {"PK": f"PROG#{program_id}#REWARD#{reward_id}#{shard}", "SK": "COUNTER"}
 
 
 def timestamp(moment: datetime | None) -> str:

@@ -70,6 +70,12 @@ class ReportStoreMixin:
         ]
         self._transact(parts)  # type: ignore[attr-defined]
 
+    def report_seen(self, event_ids: list[str]) -> set[str]:
+        """Which of these stream records were counted already (their markers exist)."""
+        found = self._batch_get([keys.report_seen_key(event_id) for event_id in event_ids])  # type: ignore[attr-defined]
+        prefix = keys.report_seen_key("")["PK"]
+        return {item["PK"][len(prefix) :] for item in found}
+
     def report_days(self, program_id: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
         """The day items of a period (days without activity have none): one Query, eventually consistent."""
         items = self._query_all(  # type: ignore[attr-defined]

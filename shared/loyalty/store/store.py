@@ -557,16 +557,14 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
 
     def reward_counters(self, program_id: str, reward_id: str, shards: int) -> list[dict[str, int]]:
         """Each counter shard's units and points, in shard order (zeros for a shard never written)."""
-        found = {
-            item["SK"]: item
-            for item in self._batch_get([keys.reward_counter_key(program_id, reward_id, n) for n in range(shards)])
-        }
+        wanted = [keys.reward_counter_key(program_id, reward_id, n) for n in range(shards)]
+        found = {item["PK"]: item for item in self._batch_get(wanted)}
         return [
             {
-                "redeemed": found.get(key["SK"], {}).get("redeemed", 0),
-                "points": found.get(key["SK"], {}).get("points", 0),
+                "redeemed": found.get(key["PK"], {}).get("redeemed", 0),
+                "points": found.get(key["PK"], {}).get("points", 0),
             }
-            for key in (keys.reward_counter_key(program_id, reward_id, n) for n in range(shards))
+            for key in wanted
         ]
 
     def record_cancellation(
