@@ -131,6 +131,11 @@ API_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "body": {"reward_id": "coffee"},
         "headers": [("Idempotency-Key", "r-1002")],
     },
+    ("GET", P + "/reports/summary"): {
+        "name": "api_reports_get_summary",
+        "params": {"program_id": "demo"},
+        "query": [("from", "2026-11-01"), ("to", "2026-11-30")],
+    },
 }
 
 QUEUE_SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {

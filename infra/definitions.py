@@ -102,6 +102,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/me/transactions", "redeem", auth="member"),
     Route("GET", "/v1/me/rewards", "redeem", auth="member"),
     Route("POST", "/v1/me/redemptions", "redeem", auth="member"),
+    Route("GET", P + "/reports/summary", "reports"),
 )
 
 
@@ -145,6 +146,14 @@ FUNCTIONS: tuple[FunctionDefinition, ...] = (
         timeout_s=30,
         stream_consumer=True,
     ),
+    FunctionDefinition(
+        "reporter",
+        "functions.reporter.handler.lambda_handler",
+        "Keeps the report counters from the table's stream",
+        timeout_s=60,
+        stream_consumer=True,
+    ),
+    FunctionDefinition("reports", "functions.reports.handler.lambda_handler", "Summary reports from the counters"),
     FunctionDefinition("expiry_sweep", "functions.expiry_sweep.handler.lambda_handler", "Starts an expiry sweep", 60),
     FunctionDefinition("expiry_worker", "functions.expiry_worker.handler.lambda_handler", "Expires due lots", 30),
     FunctionDefinition("reminders", "functions.reminders.handler.lambda_handler", "Sends due reminders", 60),

@@ -54,7 +54,8 @@ class LoyaltyStack(Stack):
             email_from=settings.email_from,
         )
         ingest.feed(functions.by_name)
-        events.publish_from(data.table, functions.stream_consumer)
+        for name, consumer in functions.stream_consumers.items():
+            events.consume_stream(data.table, name, consumer)
         jobs = Jobs(self, "Jobs", stage=stage, key=data.key, functions=functions.by_name)
         auth = Auth(self, "Auth", stage=stage)
         api = Api(
@@ -74,7 +75,7 @@ class LoyaltyStack(Stack):
             dead_letter_queues={**ingest.dead_letter_queues, **events.dead_letter_queues, **jobs.dead_letter_queues},
             rest_api=api.rest_api,
             table=data.table,
-            stream_consumer=functions.stream_consumer,
+            stream_consumers=functions.stream_consumers,
             alarm_email=settings.alarm_email,
         )
 

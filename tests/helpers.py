@@ -88,7 +88,11 @@ class Api:
         )
         response = handler(name)(event, context(name))
         text = response.get("body") or ""
-        return Answer(response["statusCode"], json.loads(text) if text else None, response.get("headers") or {})
+        multi = response.get("multiValueHeaders") or {}
+        headers = {**{name: values[-1] for name, values in multi.items() if values}, **(response.get("headers") or {})}
+        # JSON bodies are parsed; others (text/csv) are given as text.
+        parsed = json.loads(text) if text and not headers.get("Content-Type", "").startswith("text/") else text or None
+        return Answer(response["statusCode"], parsed, headers)
 
     def get(self, path: str, **kwargs: Any) -> Answer:
         return self.call("GET", path, **kwargs)

@@ -10,10 +10,11 @@ from functions.admin.handler import router as admin
 from functions.earn.handler import router as earn
 from functions.enrollment.handler import router as enrollment
 from functions.redeem.handler import router as redeem
+from functions.reports.handler import router as reports
 from loyalty.api.app import OPENAPI_PATH, api_handler, build_resolver
 
 router = Router()
-API_ROUTERS = (admin, enrollment, earn, redeem)
+API_ROUTERS = (admin, enrollment, earn, redeem, reports)
 
 
 def openapi_document() -> dict[str, Any]:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Response, Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
 from loyalty.api.app import api_handler, json_response, member_from_token
 from loyalty.api.runtime import runtime
+from loyalty.domain.ledger import LedgerEntry
 from loyalty.errors import Forbidden, NotFound
 from loyalty.models import ConsumeRequest, RedemptionRequest
 from loyalty.services import redemption
-from loyalty.services.views import lot_view, transaction_view
+from loyalty.services.views import lot_view, transaction_view, transactions_csv
 
 router = Router()
 PROGRAM = "/v1/programs/<program_id>"
@@ -20,6 +21,7 @@ MEMBER = PROGRAM + "/members/<member_id>"
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+CSV_PAGE = 100  # ledger entries per Query when exporting a whole ledger
 
 
 def _transactions(program_id: str, member_id: str, limit: int, cursor: str | None) -> Response[str]:
@@ -43,8 +45,34 @@ def _rewards(program_id: str, member_id: str) -> Response[str]:
 
 
 @router.get(MEMBER + "/transactions", tags=["ledger"])
-def get_transactions(program_id: str, member_id: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+def get_transactions(
+    program_id: str,
+    member_id: str,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: the whole ledger, for support teams")] = "json",
+) -> Response[str]:
+    if format == "csv":
+        return _transactions_csv(program_id, member_id)
     return _transactions(program_id, member_id, limit, cursor)
+
+
+def _transactions_csv(program_id: str, member_id: str) -> Response[str]:
+    """Every page of the ledger, newest first, as one CSV file."""
+    rt = runtime()
+    entries: list[LedgerEntry] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = rt.store.list_entries(program_id, member_id, CSV_PAGE, cursor)
+        entries += page
+        if cursor is None:
+            break
+    if not entries and rt.store.get_member(program_id, member_id) is None:
+        raise NotFound("member not found", member_id=member_id)
+    filename = f"{program_id}-{member_id}-transactions.csv"
+    return Response(
+        200, "text/csv", transactions_csv(entries), {"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @router.get(MEMBER + "/lots", tags=["ledger"])

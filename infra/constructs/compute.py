@@ -44,6 +44,9 @@ ACCESS: Mapping[str, Access] = {
     "tier_review": Access(table="read_write"),
     # Consumes NotificationsQueue; writes delivery markers; push goes on the bus. SES and SNS: see _grant_delivery.
     "notifier": Access(table="read_write", puts_events=True),
+    # Reads the stream through its event source; writes the report counters and its per-record markers.
+    "reporter": Access(table="read_write"),
+    "reports": Access(table="read"),  # reads the report counters and program config only
 }
 
 
@@ -60,7 +63,7 @@ TABLE_WRITE = (
 
 
 class Functions(Construct):
-    """The functions by definition name (`by_name`), and the table stream's consumer (`stream_consumer`)."""
+    """The functions by definition name (`by_name`), and the table stream's consumers (`stream_consumers`)."""
 
     def __init__(
         self,
@@ -99,7 +102,8 @@ class Functions(Construct):
             if access.puts_events:
                 bus.grant_put_events_to(function)
             self.by_name[definition.name] = function
-        (self.stream_consumer,) = [self.by_name[f.name] for f in FUNCTIONS if f.stream_consumer]
+        # Each stream consumer gets its own event source mapping (its own position in the stream).
+        self.stream_consumers = {f.name: self.by_name[f.name] for f in FUNCTIONS if f.stream_consumer}
         self._grant_delivery(self.by_name["notifier"], email_from)
         acknowledge_key_grant_wildcards(self, "the encrypted table and queues")
 

@@ -1,6 +1,8 @@
-"""The event bus, its archive, the outbox publisher's stream source and the optional CRM webhook."""
+"""The event bus, its archive, the stream sources (outbox publisher, reporter) and the optional CRM webhook."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aws_cdk import Duration, SecretValue, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -13,11 +15,23 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.common import failure_queue
+from infra.constructs.common import failure_queue, pascal
 from infra.definitions import EVENT_BUS_NAME, EVENT_SOURCE
 
 # Header that carries the CRM's token; its value comes from Secrets Manager at deploy time.
 CRM_AUTH_HEADER = "x-api-key"
+# The failure queue of each stream consumer (the publisher's keeps its first name).
+STREAM_FAILURE_QUEUES = {"publisher": "PublishFailures", "reporter": "ReportFailures"}
+# The reporter counts ledger entries as they are inserted and profile changes: Lambda drops every other
+# record before invoking it (its own counter writes above all, which would otherwise come back to it).
+STREAM_FILTERS: dict[str, list[dict[str, Any]]] = {
+    "reporter": [
+        {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["entry"]}}}},
+        {"dynamodb": {"NewImage": {"type": {"S": ["member"]}}}},
+    ]
+}
+# Reports need no second-by-second freshness: larger batches mean fewer counter transactions.
+STREAM_BATCHING_WINDOW = {"reporter": Duration.seconds(5)}
 
 
 class Events(Construct):
@@ -43,17 +57,20 @@ class Events(Construct):
             event_pattern=events.EventPattern(source=[EVENT_SOURCE]),
             retention=Duration.days(365),
         )
-        self.dead_letter_queues: dict[str, sqs.Queue] = {
-            "PublishFailures": failure_queue(
-                self, "PublishFailures", key=key, catches="stream records the publisher could not publish"
-            )
-        }
+        # Each stream consumer adds its failure queue (consume_stream).
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
         if crm_webhook_url:
             self._send_to_crm(crm_webhook_url, crm_webhook_secret or f"loyalty/{stage}/crm-webhook")
 
-    def publish_from(self, table: dynamodb.ITable, publisher: lambda_.Function) -> None:
-        """The outbox: the table's stream drives the publisher, which puts the events on the bus."""
-        publisher.add_event_source(
+    def consume_stream(self, table: dynamodb.ITable, name: str, consumer: lambda_.Function) -> None:
+        """The table's stream drives `consumer` (the outbox publisher, the reporter...): each consumer has
+        its own event source mapping, so each reads every record at its own pace, in order per shard."""
+        failures_id = STREAM_FAILURE_QUEUES.get(name, f"{pascal(name)}StreamFailures")
+        self.dead_letter_queues[failures_id] = failure_queue(
+            self, failures_id, key=self._key, catches=f"stream batches the {name} function could not handle"
+        )
+        filters = STREAM_FILTERS.get(name)
+        consumer.add_event_source(
             sources.DynamoEventSource(
                 table,
                 # From the oldest record: a re-created mapping re-reads the stream's 24 hours rather than
@@ -63,7 +80,9 @@ class Events(Construct):
                 bisect_batch_on_error=True,
                 report_batch_item_failures=True,
                 retry_attempts=10,
-                on_failure=sources.SqsDlq(self.dead_letter_queues["PublishFailures"]),
+                on_failure=sources.SqsDlq(self.dead_letter_queues[failures_id]),
+                filters=[lambda_.FilterCriteria.filter(f) for f in filters] if filters else None,
+                max_batching_window=STREAM_BATCHING_WINDOW.get(name),
             )
         )
 

@@ -21,7 +21,16 @@ from infra.constructs.common import pascal
 from infra.definitions import TABLE
 from infra.lambda_factory import METRICS_NAMESPACE
 
-BUSINESS_METRICS = ("PointsEarned", "PointsRedeemed", "PointsExpired", "Redemptions", "Enrollments")
+# Emitted by the reporter from the table's stream (loyalty.services.reports.business_metrics).
+BUSINESS_METRICS = (
+    "PointsEarned",
+    "PointsRedeemed",
+    "PointsExpired",
+    "PointsReversed",
+    "PointsCancelled",
+    "Redemptions",
+    "Enrollments",
+)
 FIVE_MINUTES = Duration.minutes(5)
 P99_LATENCY_MS = 1500
 # The outbox is late when the publisher reads records older than this.
@@ -42,7 +51,7 @@ class Monitoring(Construct):
         dead_letter_queues: Mapping[str, sqs.IQueue],
         rest_api: apigw.RestApi,
         table: dynamodb.Table,
-        stream_consumer: lambda_.Function,
+        stream_consumers: Mapping[str, lambda_.Function],
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -99,12 +108,14 @@ class Monitoring(Construct):
             threshold=1,
             description="DynamoDB throttled reads or writes on the table or an index (hot key?).",
         )
-        self._alarm(
-            "OutboxLag",
-            stream_consumer.metric("IteratorAge", period=FIVE_MINUTES, statistic="Maximum"),
-            threshold=MAX_STREAM_AGE_MS,
-            description="Events leave the table's stream late: the publisher is failing or behind.",
-        )
+        for name, consumer in stream_consumers.items():
+            # The publisher's lag delays events; the reporter's, the reports.
+            self._alarm(
+                "OutboxLag" if name == "publisher" else f"{pascal(name)}StreamLag",
+                consumer.metric("IteratorAge", period=FIVE_MINUTES, statistic="Maximum"),
+                threshold=MAX_STREAM_AGE_MS,
+                description=f"The {name} function reads the table's stream late: it is failing or behind.",
+            )
 
         self._dashboard(stage, functions, dead_letter_queues, rest_api, table)
 

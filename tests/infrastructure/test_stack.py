@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.constructs.api import is_pos_route
+from infra.constructs.common import pascal
 from infra.definitions import FUNCTIONS, QUEUES, ROUTES, SCHEDULES, TABLE, function
 from tests.infrastructure.helpers import Synthesized, dead_letter_queue_ids, function_ids, ref, route_methods
 
@@ -137,18 +138,33 @@ def test_every_queue_consumer_reports_batch_item_failures(synthesized: Synthesiz
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_the_stream_drives_the_publisher_with_retries_and_a_failure_queue(synthesized: Synthesized) -> None:
-    (publisher,) = [f.name for f in FUNCTIONS if f.stream_consumer]
-    (mapping,) = [
-        m["Properties"]
+def test_the_stream_drives_each_consumer_with_retries_and_its_own_failure_queue(synthesized: Synthesized) -> None:
+    consumers = [f.name for f in FUNCTIONS if f.stream_consumer]
+    assert {"publisher", "reporter"} <= set(consumers)
+    mappings = {
+        m["Properties"]["FunctionName"]["Ref"]: m["Properties"]
         for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
         if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [TABLE.logical_id, "StreamArn"]}
-    ]
-    assert mapping["FunctionName"] == {"Ref": function_ids(synthesized)[publisher]}
-    assert mapping["BatchSize"] == 100
-    assert mapping["BisectBatchOnFunctionError"] is True
-    assert mapping["MaximumRetryAttempts"] > 0
-    assert ref(mapping["DestinationConfig"]["OnFailure"]["Destination"]) in synthesized.of_type("AWS::SQS::Queue")
+    }
+    ids = function_ids(synthesized)
+    assert set(mappings) == {ids[name] for name in consumers}  # one mapping each: each reads every record
+    failure_queues = set()
+    for name in consumers:
+        mapping = mappings[ids[name]]
+        assert mapping["BatchSize"] == 100
+        assert mapping["StartingPosition"] == "TRIM_HORIZON"
+        assert mapping["BisectBatchOnFunctionError"] is True
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["MaximumRetryAttempts"] > 0
+        destination = ref(mapping["DestinationConfig"]["OnFailure"]["Destination"])
+        assert destination in synthesized.of_type("AWS::SQS::Queue")
+        failure_queues.add(destination)
+    assert len(failure_queues) == len(consumers)
+    # The reporter is only invoked for what it counts (not for its own counter writes).
+    patterns = [json.loads(f["Pattern"]) for f in mappings[ids["reporter"]]["FilterCriteria"]["Filters"]]
+    assert {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["entry"]}}}} in patterns
+    assert {"dynamodb": {"NewImage": {"type": {"S": ["member"]}}}} in patterns
+    assert "FilterCriteria" not in mappings[ids["publisher"]]
 
 
 def test_a_schedule_per_job_passes_the_scheduled_time(synthesized: Synthesized) -> None:
@@ -218,7 +234,7 @@ def test_each_function_has_its_own_role_without_star_actions(synthesized: Synthe
                 assert set(actions) <= allowed, (policy_id, actions)
 
 
-def test_only_the_stream_consumer_reads_the_stream_and_nobody_scans(synthesized: Synthesized) -> None:
+def test_only_the_stream_consumers_read_the_stream_and_nobody_scans(synthesized: Synthesized) -> None:
     statements = [
         (policy_id, s)
         for policy_id, policy in synthesized.of_type("AWS::IAM::Policy").items()
@@ -226,7 +242,9 @@ def test_only_the_stream_consumer_reads_the_stream_and_nobody_scans(synthesized:
     ]
     assert not [p for p, s in statements if "dynamodb:Scan" in s["Action"]]
     readers = {p for p, s in statements if "dynamodb:GetRecords" in s["Action"]}
-    assert len(readers) == 1 and "Publisher" in readers.pop()
+    consumers = [f.name for f in FUNCTIONS if f.stream_consumer]
+    assert len(readers) == len(consumers)
+    assert all(any(pascal(name) in reader for reader in readers) for name in consumers)
 
 
 def test_every_dead_letter_queue_has_an_alarm_to_the_topic(synthesized: Synthesized) -> None:
@@ -261,7 +279,7 @@ def test_function_api_and_table_alarms_exist(synthesized: Synthesized) -> None:
 def test_dashboard_shows_the_business_metrics(synthesized: Synthesized) -> None:
     (dashboard,) = synthesized.of_type("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for metric in ("PointsEarned", "PointsRedeemed", "PointsExpired", "Redemptions", "Enrollments"):
+    for metric in ("PointsEarned", "PointsRedeemed", "PointsExpired", "PointsReversed", "Redemptions", "Enrollments"):
         assert metric in body
     assert "{Loyalty,service}" in body
 

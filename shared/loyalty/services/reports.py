@@ -296,14 +296,13 @@ def apply_batch(
                 try:
                     store.apply_report_changes([(r.event_id, r.expires) for r in pending], changes)
                 except Cancelled as cancelled:
-                    # Markers that exist name records counted before: drop them and apply the rest.
-                    # (Any other reason, a conflict with a concurrent batch, retries after a pause.)
-                    seen = {
-                        int(name[4:]) for name in cancelled.failures if name.startswith("seen") and name[4:].isdigit()
-                    }
-                    result.duplicates += len(seen)
-                    pending = [r for n, r in enumerate(pending) if n not in seen]
-                    continue
+                    if any(name.startswith("seen") and name[4:].isdigit() for name in cancelled.failures):
+                        # A replay: some records were counted before. Read which (a cancellation need not
+                        # name every failed condition), drop them and apply the rest.
+                        seen = store.report_seen([r.event_id for r in pending])
+                        result.duplicates += len(seen)
+                        pending = [r for r in pending if r.event_id not in seen]
+                    continue  # otherwise a conflict with a concurrent batch: retry after a pause
                 result.transactions += 1
                 result.applied += len(pending)
                 merge(result.changes, changes)
