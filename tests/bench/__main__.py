@@ -16,8 +16,11 @@ def main() -> None:
     # Imported after the bytecode exists, and after the settings: moto and boto3 read them at import.
     from tests.bench.calls import measure_calls
     from tests.bench.cold import measure_cold
+    from tests.bench.hotkeys import measure_hotkeys
     from tests.bench.jobs import measure_jobs
-    from tests.bench.report import print_calls, print_cold, print_jobs, write_json
+    from tests.bench.load import measure_load
+    from tests.bench.report import print_calls, print_cold, print_hotkeys, print_jobs, print_load, write_json
+    from tests.bench.reports import add_to_json, measure_reports, print_reports
 
     for note in notes:
         print(note)
@@ -27,7 +30,14 @@ def main() -> None:
     print_cold(cold)
     jobs = measure_jobs()
     print_jobs(jobs)
-    write_json(operations, cold, jobs, notes)
+    hot_keys = measure_hotkeys()
+    print_hotkeys(hot_keys)
+    load = measure_load()
+    print_load(load)
+    reports = measure_reports()
+    print_reports(reports)
+    write_json(operations, cold, jobs, notes, hot_keys=hot_keys, load=load)
+    add_to_json(reports)
     print(f"\nfigures written to {OUTPUT.relative_to(ROOT)} in {time.perf_counter() - begun:.0f} s")
 
 

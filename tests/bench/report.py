@@ -6,14 +6,18 @@ import json
 import os
 import platform
 import sys
+import textwrap
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from tests.bench.calls import Operation
 from tests.bench.cold import TARGET_RATIO, ColdResult
 from tests.bench.environment import OUTPUT
+from tests.bench.hotkeys import HotKeysResult, KeyLoad, design_fix
 from tests.bench.imports import Imported
 from tests.bench.jobs import DUE, REMINDED, REMINDER_MEMBERS, REMINDER_WINDOWS, SWEEP_TARGET, JobsResult
+from tests.bench.load import LoadResult, percentile
 
 
 def _verdict(met: bool | None) -> str:
@@ -117,7 +121,133 @@ def print_jobs(result: JobsResult) -> None:
     print(f"   REMINDER# items in the members' partitions after the runs: {markers}, {twice}")
 
 
-def write_json(operations: list[Operation], cold: ColdResult, jobs: JobsResult, notes: list[str]) -> None:
+def _print_keys(title: str, loads: list[KeyLoad]) -> None:
+    from tests.bench import hotkeys
+
+    print(f"   {title}")
+    widths = [36, -6, -6, -6, 8, 11, 30]
+    print(
+        "   "
+        + _row(["partition key", "peak/s", "mean/s", "~WCU/s", "", f"(< {hotkeys.TARGET}/s)", "by source"], widths)
+    )
+    for load in loads:
+        cap = "OVER CAP" if load.wcu > hotkeys.PARTITION_WCU else ""
+        by_operation: Counter[str] = Counter()
+        for name, n in load.sources.items():
+            by_operation[name.split()[0]] += n
+        sources = ", ".join(f"{name} {n}" for name, n in by_operation.most_common())
+        print(
+            "   "
+            + _row(
+                [load.key, load.peak, f"{load.mean:.0f}", f"{load.wcu:.0f}", cap, _verdict(load.met), sources], widths
+            )
+        )
+
+
+def print_hotkeys(result: HotKeysResult) -> None:
+    from tests.bench import hotkeys
+
+    scenario = result.to_json()["scenario"]
+    capped = [reward for reward in result.rewards if reward.counter_shards]
+    print(
+        f"\n4. Hot keys: writes per partition key value, simulated in memory (no AWS): {result.seconds} s at "
+        f"{hotkeys.EARNS_PER_S:,} earns/s,\n   {hotkeys.REDEMPTIONS_PER_S:,} redemptions/s and "
+        f"{hotkeys.ENROLLMENTS_PER_S:,} enrollments/s; {hotkeys.MEMBERS:,} members drawn Zipf-like (exponent "
+        f"{hotkeys.ZIPF_EXPONENT}: before the caps\n   the top 1,000 members make "
+        f"{scenario['share_of_activity_of_top_1000_members']:.0%} of the draws), at most "
+        f"{hotkeys.MAX_EARNS_PER_MEMBER_S} earns and {hotkeys.MAX_REDEMPTIONS_PER_MEMBER_S} redemptions per "
+        f"member-second;\n   {hotkeys.REWARDS} rewards, the top one {hotkeys.TOP_REWARD_SHARE:.0%}, {len(capped)} "
+        "capped (stock, total or budget: they write a counter); rolling 365-day expiry,\n   "
+        f"{scenario['expiry_shards']} expiry shards"
+    )
+    names = ", ".join(name for name, _ in result.checks)
+    checked = f"writes from the store's key functions, checked against its transactions for: {names}"
+    print(textwrap.fill(checked, 115, initial_indent="   ", subsequent_indent="   "))
+    for name, problem in result.checks:
+        if problem:
+            print(f"   DIFFERS FROM THE STORE: {name}: {problem}")
+    order = ("table", "LEDGER", "OPEN", "GSI1")
+    totals = ", ".join(f"{space} {result.writes_per_s.get(space, 0):,}" for space in order)
+    print(f"   all writes/s: {totals} (table: items; LEDGER, OPEN: local index entries)")
+    _print_keys("a) table partitions (items + local index entries in the same partition), the 10 busiest", result.table)
+    if result.busiest_member is not None:
+        member = result.busiest_member
+        print(f"   busiest member partition: {member.key}, {member.peak} writes in its busiest second")
+    _print_keys("b) GSI1 partitions, the 10 busiest", result.gsi1)
+    print("   c) reward counters (capped rewards only)")
+    widths = [10, -6, -6, -14, -7]
+    print("   " + _row(["reward", "share", "shards", "partition keys", "peak/s"], widths))
+    for reward in capped:
+        cells = [reward.reward_id, f"{reward.share:.1%}", reward.counter_shards, reward.counter_keys, reward.peak]
+        print("   " + _row(cells, widths))
+    reporter = result.reporter
+    print(
+        f"   d) reporter: {reporter['records_per_s']:,} stream records/s in batches of {reporter['batch_size']} -> "
+        f"{reporter['transactions_per_s']} transactions/s,\n      each updating the DAY and TOTALS counter items "
+        f"({reporter['counter_item_wcu_per_write']} WCU per transactional write) and one marker per record;\n"
+        "      a member's first change in the simulation counts as its first activity of the day (active_members)"
+    )
+    print(
+        "   ~WCU/s: 2 per transactional item write (items under 1 KB, figure 1; report counters sized from their "
+        f"attributes),\n   1 per index entry; OVER CAP: above a partition's {hotkeys.PARTITION_WCU:,} WCU/s"
+    )
+    for load in result.missed:
+        print(f"   MISSED {load.space} {load.key}: {load.peak} writes/s (target < {hotkeys.TARGET});")
+        print(textwrap.fill(design_fix(load.key), 115, initial_indent="      fix: ", subsequent_indent="      "))
+    over_cap = [load for load in [*result.table, *result.gsi1] if load.met and load.wcu > hotkeys.PARTITION_WCU]
+    for load in over_cap:
+        print(f"   OVER CAP {load.space} {load.key}: {load.peak} writes/s but ~{load.wcu:.0f} WCU/s;")
+        print(textwrap.fill(design_fix(load.key), 115, initial_indent="      fix: ", subsequent_indent="      "))
+
+
+def print_load(result: LoadResult) -> None:
+    from tests.bench import load
+
+    print(
+        f"\n5. Load on the local stack: {result.threads} client threads, {result.duration_s:.0f} s of mixed traffic "
+        f"(20% enroll, 60% earn, 20% redeem;\n   {load.REPLAY_SHARE:.0%} of earns and redemptions replayed) after "
+        f"setting up a program and {load.MEMBERS} members ({result.setup_s:.0f} s)"
+    )
+    print(
+        "   The local stack runs one handler at a time (Powertools keeps the current request in a class attribute):\n"
+        "   the figures are for regression on this machine, not the platform's capacity."
+    )
+    print(f"   throughput: {result.throughput:.1f} requests/s ({len(result.calls)} requests)")
+    widths = [13, -8, -7, -7, -5, -7, -6]
+    print("   " + _row(["operation", "requests", "p50 ms", "p99 ms", "ok", "refused", "errors"], widths))
+    for name, calls in result.by_operation().items():
+        latencies = sorted(call.ms for call in calls)
+        outcomes = [call.outcome for call in calls]
+        cells = [name, len(calls), f"{percentile(latencies, 50):.0f}", f"{percentile(latencies, 99):.0f}"]
+        cells += [outcomes.count("ok"), outcomes.count("refused"), outcomes.count("error")]
+        print("   " + _row(cells, widths))
+    refusals = ", ".join(f"{status} x{n}" for status, n in sorted(result.refusals().items())) or "none"
+    errors = ", ".join(f"{status} x{n}" for status, n in sorted(result.errors().items())) or "none"
+    print(f"   expected refusals: {refusals}")
+    print(f"   errors: {errors}")
+    invariant = result.invariant
+    if invariant.violations:
+        print(f"   INVARIANT VIOLATED for {len(invariant.violations)} of {invariant.members} members:")
+        for violation in invariant.violations[:10]:
+            print(f"      {violation}")
+    else:
+        print(
+            f"   invariant holds for {invariant.members} members ({invariant.entries} ledger entries): "
+            "sum of ledger = balance + pending = sum of lots' remaining"
+        )
+    if invariant.enrolled != invariant.profiles:
+        print(f"   ENROLLMENTS LOST: the API enrolled {invariant.enrolled}, the table holds {invariant.profiles}")
+    print(f"   stack stopped (exit code {result.stack_exit})")
+
+
+def write_json(
+    operations: list[Operation],
+    cold: ColdResult,
+    jobs: JobsResult,
+    notes: list[str],
+    hot_keys: HotKeysResult | None = None,
+    load: LoadResult | None = None,
+) -> None:
     figures = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -132,5 +262,9 @@ def write_json(operations: list[Operation], cold: ColdResult, jobs: JobsResult, 
         },
         "scheduled_jobs": jobs.to_json(),
     }
+    if hot_keys is not None:
+        figures["hot_keys"] = hot_keys.to_json()
+    if load is not None:
+        figures["load_local_stack"] = load.to_json()
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
