@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
 from loyalty.domain.program import Identifier
 
@@ -69,7 +69,9 @@ class OrderRequest(_Request):
 
 class ActivityRequest(_Request):
     activity_id: SourceId
-    type: Identifier
+    # `activity_type` (what earning rules match); `type` is still read from API callers, but not in an
+    # ingest message, where `type` routes the message ("activity").
+    activity_type: Identifier = Field(validation_alias=AliasChoices("activity_type", "type"))
     occurred_at: AwareDatetime
     metadata: Metadata
 

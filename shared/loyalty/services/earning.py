@@ -47,11 +47,11 @@ def earn_for_order(
 def earn_for_activity(
     store: LoyaltyStore, config: ProgramConfig, member_id: str, activity: ActivityRequest, now: datetime
 ) -> tuple[dict[str, Any], bool]:
-    points = config.settings.activity_points.get(activity.type)
+    points = config.settings.activity_points.get(activity.activity_type)
     if points is None:
         raise ValidationFailed(
             "no points are configured for this activity type",
-            field="type",
+            field="activity_type",
             configured=sorted(config.settings.activity_points),
         )
     return _credit(
@@ -62,7 +62,7 @@ def earn_for_activity(
         fingerprint=request_hash(activity.model_dump(mode="json")),
         occurred_at=activity.occurred_at,
         points_for=lambda member: points,
-        details={"activity_type": activity.type},
+        details={"activity_type": activity.activity_type},
         now=now,
     )
 
