@@ -184,7 +184,8 @@ def reporter_writes(program_id: str, batch: list[StreamRecord]) -> tuple[list[Wr
         for record in chunk:
             for key, counter in record.changes.items():
                 merged.setdefault(key, Counter()).update(counter)
-        writes += [(TABLE_SPACE, keys.report_pk(program_id)) for _ in without_zeros(merged)]
+        shard = keys.report_shard(chunk[0].event_id)
+        writes += [(TABLE_SPACE, keys.report_pk(program_id, shard)) for _ in without_zeros(merged)]
     return writes, len(chunks)
 
 
@@ -448,7 +449,7 @@ def _report_units(config: ProgramConfig, shapes: ReportShapes) -> dict[str, int]
     collect over a day (every reward, rule and figure), sized as capacity.py sizes items."""
     from tests.bench.capacity import item_size
 
-    day: dict[str, Any] = {"PK": keys.report_pk(config.program_id), "SK": keys.report_day_sk("2026-11-23")}
+    day: dict[str, Any] = {"PK": keys.report_pk(config.program_id, 0), "SK": keys.report_day_sk("2026-11-23")}
     day |= {"type": "report_day", "program_id": config.program_id, "day": "2026-11-23"}
     totals: dict[str, Any] = {"PK": day["PK"], "SK": keys.REPORT_TOTALS_SK, "type": "report_totals"}
     totals["program_id"] = config.program_id
@@ -459,7 +460,8 @@ def _report_units(config: ProgramConfig, shapes: ReportShapes) -> dict[str, int]
             target = totals if scope == "TOTALS" else day
             target |= {name: 10**9 for name in counter}  # counters of a busy day: ten digits
     size = max(item_size(to_item(day)), item_size(to_item(totals)))
-    return {keys.report_pk(config.program_id): 2 * math.ceil(size / KB)}
+    units = 2 * math.ceil(size / KB)
+    return {keys.report_pk(config.program_id, shard): units for shard in range(keys.REPORT_SHARDS)}
 
 
 def _spent_lots(rng: random.Random, now: datetime, tag: str) -> list[SpentLot]:
@@ -535,7 +537,7 @@ def simulate(seconds: int = SECONDS, seed: int = 8) -> HotKeysResult:
             "batch_size": REPORTER_BATCH,
             "records_per_s": _reporter_records(),
             "transactions_per_s": round(reporter_transactions / seconds, 1),
-            "counter_item_wcu_per_write": tally.report_units.get(keys.report_pk(config.program_id), 2),
+            "counter_item_wcu_per_write": tally.report_units.get(keys.report_pk(config.program_id, 0), 2),
         },
         top_members_share=members.share_of_top(1_000),
         busiest_member=members_only[0] if members_only else None,
@@ -680,12 +682,8 @@ def design_fix(key: str) -> str:
             "key and its 1,000 WCU/s: put the shard in the partition key (keys.reward_counter_key: "
             "PK PROG#p#REWARD#r#<n>, SK COUNTER); reward_counters reads them with the same BatchGetItem"
         )
-    if key == keys.report_pk(PROGRAM_ID):
-        return (
-            "every reporter transaction updates the DAY and TOTALS items of one partition key: shard the report "
-            "counters' partition key (PROG#p#REPORT#<n>, n from the batch's first event id) and sum the shards "
-            "when the summary reads them"
-        )
+    if key.startswith(keys.program_pk(PROGRAM_ID) + "#REPORT#"):
+        return "raise keys.REPORT_SHARDS: every reporter transaction writes one shard's DAY and TOTALS items"
     if key.startswith(keys.EXPIRING + "#"):
         return "raise keys.EXPIRY_SHARDS: a day's new lots share it"
     if key.startswith(keys.member_pk(PROGRAM_ID, "")):

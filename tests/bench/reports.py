@@ -8,6 +8,8 @@ what it reads is counted on the store's client (the items each Query and GetItem
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,13 +18,14 @@ from typing import Any
 import boto3
 
 from infra.definitions import TABLE
+from loyalty.store.keys import REPORT_SHARDS
 from tests.bench.calls import NOW, in_process
 from tests.bench.environment import OUTPUT, REGION
 from tests.bench.jobs import ReadLog, Reads
 from tests.bench.seeding import PROGRAM_ID, write_members
 from tests.helpers import Api, context, handler
 
-MEMBER_COUNTS = (1_000, 5_000)  # moto serialises the stream slowly: 10,000 members took ~2.5 min
+MEMBER_COUNTS = (1_000, 3_000)  # moto serialises the stream slowly: 10,000 members took ~2.5 min
 RANGES_DAYS = (30, 366)
 STREAM_BATCH = 100  # the reporter's event source batch size
 
@@ -63,12 +66,16 @@ class ReportsResult:
 
     @property
     def met(self) -> bool:
-        """The same items read whatever the number of members, and never more than the days + the totals."""
-        return all(len(set(self.reads(days))) == 1 and self.reads(days)[0] <= days + 1 for days in RANGES_DAYS)
+        """The same items read whatever the number of members, and never more than each report shard's
+        days + its totals."""
+        return all(
+            len(set(self.reads(days))) == 1 and self.reads(days)[0] <= REPORT_SHARDS * (days + 1)
+            for days in RANGES_DAYS
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "target": "items read per summary independent of the number of members (<= days + 1)",
+            "target": "items read per summary independent of the number of members (<= shards x (days + 1))",
             "target_met": self.met,
             "runs": [run.to_json() for run in self.runs],
         }
@@ -101,7 +108,9 @@ def _feed_stream(client: Any) -> int:
         iterator = page["NextShardIterator"]
         batches.append({"Records": [{**r, "eventSourceARN": arn} for r in page["Records"]]})
     for event in batches:
-        if handler("reporter")(event, context("reporter"))["batchItemFailures"]:
+        with contextlib.redirect_stdout(io.StringIO()):  # the reporter's metrics (EMF lines) are not figures
+            failures = handler("reporter")(event, context("reporter"))["batchItemFailures"]
+        if failures:
             raise RuntimeError("the reporter failed a batch")
     return sum(len(event["Records"]) for event in batches)
 
@@ -148,7 +157,9 @@ def print_reports(result: ReportsResult) -> None:
                 + f"  {summary.days:>3} days  {summary.reads.items:>10}  {summary.reads.summary()}"
             )
     verdict = "target met" if result.met else "MISSED"
-    print(f"   items read are the period's day items + the totals item, whatever the members: {verdict}")
+    print(
+        f"   items read are each of the {REPORT_SHARDS} report shards' day items + totals, whatever the members: {verdict}"
+    )
 
 
 def add_to_json(result: ReportsResult) -> None:

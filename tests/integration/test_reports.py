@@ -222,6 +222,18 @@ def test_a_month_of_activity_reported_from_the_stream_equals_the_ledger_once_and
 
     everyone = member_items(dynamodb)
     assert sorted(everyone) == sorted(members)
+    # The reporter's transactions spread over the report shards; the summary added them up.
+    written = [
+        shard
+        for shard in range(keys.REPORT_SHARDS)
+        if dynamodb.query(
+            TableName=TABLE.logical_id,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.report_pk(month_program, shard)}},
+            Select="COUNT",
+        )["Count"]
+    ]
+    assert len(written) > 1
     expected = from_ledger(everyone, *MONTH)
     figures = expected["figures"]
     assert figures["issued"] > 0 and figures["redeemed"] > 0 and figures["expired"] > 0

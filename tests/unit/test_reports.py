@@ -176,7 +176,7 @@ def test_changes_to_existing_entries_count_nothing() -> None:
 @pytest.mark.parametrize(
     "item",
     [
-        {"PK": "PROG#prog-1#REPORT", "SK": "DAY#2026-11-03", "type": "report_day", "issued": 5},
+        {"PK": "PROG#prog-1#REPORT#3", "SK": "DAY#2026-11-03", "type": "report_day", "issued": 5},
         {"PK": "REPORT#SEEN#ev-9", "SK": "SEEN", "type": "report_seen"},
         {"PK": "PROG#prog-1", "SK": "CFG", "type": "config", "data": {}},
         {"PK": "FAKE#x", "SK": "y"},
