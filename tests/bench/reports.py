@@ -1,4 +1,5 @@
-"""Figure 4: items read per summary report request, against the number of members (target: independent of it).
+"""Figure 6: items read per summary report request, against the number of members (target: bounded
+by the report shards' day and totals items, whatever the number of members).
 
 Members are written straight into the table (seeding.write_members: an enrollment and one earn each,
 spread over the past year); the table's stream is then read as Lambda reads it (batches of 100) and fed
@@ -66,16 +67,13 @@ class ReportsResult:
 
     @property
     def met(self) -> bool:
-        """The same items read whatever the number of members, and never more than each report shard's
-        days + its totals."""
-        return all(
-            len(set(self.reads(days))) == 1 and self.reads(days)[0] <= REPORT_SHARDS * (days + 1)
-            for days in RANGES_DAYS
-        )
+        """Never more than each report shard's day items + its totals, whatever the number of members
+        (a quiet program has not written every shard every day, so it reads fewer)."""
+        return all(max(self.reads(days)) <= REPORT_SHARDS * (days + 1) for days in RANGES_DAYS)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "target": "items read per summary independent of the number of members (<= shards x (days + 1))",
+            "target": "items read per summary bounded by shards x (days + 1), whatever the number of members",
             "target_met": self.met,
             "runs": [run.to_json() for run in self.runs],
         }
@@ -158,7 +156,8 @@ def print_reports(result: ReportsResult) -> None:
             )
     verdict = "target met" if result.met else "MISSED"
     print(
-        f"   items read are each of the {REPORT_SHARDS} report shards' day items + totals, whatever the members: {verdict}"
+        f"   items read are at most the {REPORT_SHARDS} report shards' day items + totals, whatever the members: "
+        + verdict
     )
 
 
