@@ -321,3 +321,25 @@ def test_points_given_back_to_an_expired_lot_expire_at_the_next_sweep(
     expired = sorted(t["points"] for t in ledger if t["kind"] == "expire")
     assert expired == [-100, -50], ledger  # the 50 left at expiry, then the 100 given back
     ledger_invariant(store, program, "m1")
+
+
+def test_points_that_expire_before_they_become_available_expire_at_activation(
+    api: Api, program: str, store: LoyaltyStore, clock: Clock
+) -> None:
+    """Pending for 30 days, expiring after 10: activation must not index the lot under its expiry day,
+    which is three weeks behind by then."""
+    settings = {**PROGRAM, "name": "Acme", "currency": "EUR", "pending_days": 30, "tier_window_days": 365}
+    settings["expiry"] = {"policy": "rolling", "days": 10}
+    assert api.put("/v1/programs/acme", settings).status == 200
+    enroll(api, program, "m1")
+    assert api.post("/v1/programs/acme/members/m1/orders", order("o-1", 100, clock().isoformat())).status == 201
+
+    now = clock.advance(days=30, hours=1)
+    for message in sweep_messages("pending-activation", now):
+        if message["shard"] == keys.expiry_shard("acme", "m1"):
+            sweep_shard(store, message["task"], message["shard"], message["days"], now)
+    _sweep(store, "m1", clock.advance(hours=1))  # the next hourly expiry sweep
+
+    member = api.get("/v1/programs/acme/members/m1").body
+    assert (member["balance"], member["pending"]) == (0, 0), member
+    ledger_invariant(store, program, "m1")
