@@ -21,7 +21,7 @@ def busy() -> LoyaltyError:
 
 
 def attempts(limit: int = MAX_ATTEMPTS, spent: Callable[[], LoyaltyError] = _contention) -> Iterator[int]:
-    """Yield attempt numbers with jittered backoff between them; raise `spent()` (409 conflict) when spent."""
+    """Yield attempt numbers with jittered backoff between them; raise `spent()` (409 `conflict` by default) when spent."""
     for attempt in range(limit):
         if attempt:
             time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
