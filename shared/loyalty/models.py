@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
-from loyalty.domain.program import Identifier
+from loyalty.domain.program import Identifier, Storable
 
 # Ids that callers choose (orders, activities, refunds): printable, no whitespace, bounded.
 SourceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Money = Annotated[Decimal, Field(gt=0, le=Decimal("1e12"), max_digits=18, decimal_places=6, allow_inf_nan=False)]
-Metadata = Annotated[dict[str, Any], Field(default_factory=dict, max_length=50)]
+Metadata = Annotated[dict[str, Any], Storable, Field(default_factory=dict, max_length=50)]
 
 
 class _Request(BaseModel):
@@ -45,7 +45,7 @@ class PatchMemberRequest(_Request):
     last_name: str | None = Field(None, max_length=100)
     birthday: date | None = None
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
-    attributes: dict[str, Any] | None = Field(None, max_length=50)
+    attributes: Annotated[dict[str, Any], Storable] | None = Field(None, max_length=50)
     consents: Consents | None = None
 
 

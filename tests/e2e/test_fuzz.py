@@ -3,8 +3,7 @@
 The document is the one the stack serves at GET /v1/openapi.json. The fuzz runs on a stack of its
 own, so generated program ids and writes stay out of the stack the other e2e tests share. Two passes:
 
-- stateful: the test's copy of the document gets OpenAPI links (the served one has none, and its
-  success responses are documented as `200` with a string body, so schemathesis infers none):
+- stateful: the test's copy of the document gets OpenAPI links (the served one has none):
   enroll -> member reads, earn (order, activity) -> redeem -> cancel / consume the code.
 - every operation on its own, positive and negative cases, path ids drawn half from seeded data
   (program "fz", its members, rewards, a redemption and its code) and half generated; positive
@@ -27,13 +26,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
-from boto3.dynamodb.types import TypeSerializer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
@@ -94,7 +91,6 @@ class Target:
     session: requests.Session = field(default_factory=requests.Session)
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
-    known: Counter[str] = field(default_factory=Counter)
 
     @property
     def api(self) -> str:
@@ -187,39 +183,6 @@ def _error_shape_problem(body: Any) -> str | None:
     return None
 
 
-def _numbers(value: Any) -> Iterator[Decimal]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _numbers(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _numbers(item)
-    elif isinstance(value, Decimal):
-        yield value
-
-
-def _known_bug(status: int, request_body: bytes | str | None) -> str | None:
-    """A 5xx that an xfail test below pins down: counted and printed, not failed, so the fuzz goes on
-    finding new ones. When the product is fixed the xfail test passes (strict) and its entry goes."""
-    if status != 500 or request_body is None:
-        return None
-    raw = request_body if isinstance(request_body, bytes) else request_body.encode()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "non-UTF-8 body -> 500 (test_non_utf8_body_is_a_400)"
-    try:
-        body = json.loads(text, parse_float=Decimal, parse_int=Decimal)
-    except ValueError:
-        return None
-    for number in _numbers(body):
-        try:
-            TypeSerializer().serialize(number)
-        except (ArithmeticError, TypeError):
-            return "number DynamoDB cannot hold -> 500 (test_numbers_dynamodb_cannot_hold_are_refused)"
-    return None
-
-
 def _problem(case: Case, response: schemathesis.Response) -> str | None:
     status = response.status_code
     if status >= 500:
@@ -243,11 +206,6 @@ def _problem(case: Case, response: schemathesis.Response) -> str | None:
 def _record(target: Target, case: Case, response: schemathesis.Response) -> None:
     label = case.operation.label
     target.statuses[(label, response.status_code)] += 1
-    sent = response.request.body
-    known = _known_bug(response.status_code, sent if isinstance(sent, bytes | str) else None)
-    if known is not None:
-        target.known[known] += 1
-        return
     problem = _problem(case, response)
     if problem is None and case.meta is not None and case.meta.generation.mode.is_negative:
         try:
@@ -261,16 +219,6 @@ def _record(target: Target, case: Case, response: schemathesis.Response) -> None
 # ---------------------------------------------------------------- plausible bodies
 
 
-def _drop_empty_keys(value: Any) -> Any:
-    """Known bug (test_empty_keys_in_stored_objects_are_refused): an object key "" is stored, and the
-    stored item can never be read again. The fuzz steers clear of it so one case does not spoil the rest."""
-    if isinstance(value, dict):
-        return {key: _drop_empty_keys(item) for key, item in value.items() if key != ""}
-    if isinstance(value, list):
-        return [_drop_empty_keys(item) for item in value]
-    return value
-
-
 def _valid_amount(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 1 <= value <= 1_000_000
 
@@ -278,8 +226,6 @@ def _valid_amount(value: Any) -> bool:
 def _nudge(case: Case, variant: int) -> None:
     """Make a positive case aimed at "fz" plausible, so it reaches the ledger rather than bounce off
     validation. Variant 0 leaves the case as drawn; 1 to 3 differ in amounts, rewards and quantities."""
-    if isinstance(case.body, dict | list):
-        case.body = _drop_empty_keys(case.body)
     body, path = case.body, case.operation.path
     if (
         variant == 0
@@ -350,7 +296,6 @@ def _with_links(document: dict[str, Any], occurred_at: str) -> dict[str, Any]:
 
     def link(path: str, method: str, links: dict[str, Any]) -> None:
         responses = paths[path][method]["responses"]
-        responses["201"] = {"description": "Created", "content": {"application/json": {"schema": {"type": "object"}}}}
         for status in ("200", "201"):
             responses[status]["links"] = links
 
@@ -501,7 +446,6 @@ def test_every_operation(target: Target) -> None:
 
     seen = target.statuses - before
     _report("every operation", seen, time.monotonic() - started)
-    print(f"known product bugs seen (xfail tests below): {dict(target.known)}")
     fuzzed = {label for label, _ in seen}
     assert {
         f"{method.upper()} {path}" for path, methods in schema.raw_schema["paths"].items() for method in methods
@@ -551,14 +495,9 @@ def _check_ledger(target: Target) -> int:
     return len(members)
 
 
-# ---------------------------------------------------------------- what the fuzz found
+# ---------------------------------------------------------------- what the fuzz found (fixed since)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a body that is not UTF-8 makes Powertools' decoded_body raise UnicodeDecodeError -> 500 "
-    "(shared/loyalty/api/app.py _check_caller inspects event.body, the base64 text, not the decoded bytes)",
-)
 def test_non_utf8_body_is_a_400(target: Target) -> None:
     answer = target.session.post(
         f"{target.api}/v1/programs/{PROGRAM_ID}/members",
@@ -570,12 +509,6 @@ def test_non_utf8_body_is_a_400(target: Target) -> None:
     assert _error_shape_problem(answer.json()) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: object keys '' in free-form maps (member attributes, notification_templates) are accepted; "
-    "DynamoDB refuses empty attribute names at any depth (ValidationException -> 500) and moto stores an "
-    "item that can never be read again (every later read -> 500)",
-)
 def test_empty_keys_in_stored_objects_are_refused(target: Target) -> None:
     program = f"{target.api}/v1/programs/fz-bugs"
     _ok(target.session.put(program, json=PROGRAM, timeout=10), 200, 201)
@@ -585,11 +518,6 @@ def test_empty_keys_in_stored_objects_are_refused(target: Target) -> None:
     assert (enrolled.status_code, read.status_code) == (422, 404), (enrolled.text, read.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: numbers DynamoDB cannot hold (1e-200, 1e200, more than 38 digits) in member attributes are "
-    "accepted, then boto3's TypeSerializer raises decimal.Underflow/Overflow/Inexact -> 500",
-)
 def test_numbers_dynamodb_cannot_hold_are_refused(target: Target) -> None:
     program = f"{target.api}/v1/programs/fz-bugs"
     _ok(target.session.put(program, json=PROGRAM, timeout=10), 200, 201)
@@ -609,12 +537,6 @@ def test_openapi_document_covers_every_route(target: Target) -> None:
     assert routes - served == set(), "routes missing from GET /v1/openapi.json"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the OpenAPI document describes every success as `200` with a string body (the handlers return "
-    "Response[str] and declare no responses=), not 201, 404, 409 or 503, and its 422 as Powertools' "
-    "HTTPValidationError rather than the error shape: a client generated from it cannot read an answer",
-)
 def test_the_openapi_document_describes_the_answers_the_api_gives(target: Target) -> None:
     schema = schemathesis.openapi.from_url(f"{target.api}/v1/openapi.json")
     member = schema["/v1/programs/{program_id}/members/{member_id}"]["GET"]

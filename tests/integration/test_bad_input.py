@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -65,6 +66,20 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("tier without threshold", "PUT", f"{P}/tiers/t", {"body": {"name": "T"}}),
     ("unknown redemption", "POST", f"{P}/members/m1/redemptions/rd_nope/cancel", {}),
     ("limit too large", "GET", f"{P}/members/m1/transactions", {"query": {"limit": "1000"}}),
+    ("body not UTF-8", "POST", f"{P}/members", {"raw_body": b'{"email": "\xff\xfe@example.com"}'}),
+    *[
+        (f"{name} (DynamoDB cannot store it)", method, path, {"raw_body": raw})
+        for name, method, path, raw in [
+            ("empty key in attributes", "POST", f"{P}/members", b'{"email": "a@b.co", "attributes": {"": 1}}'),
+            ("empty key deep in attributes", "PATCH", f"{P}/members/m1", b'{"attributes": {"a": [{"b": {"": 1}}]}}'),
+            ("empty key in metadata", "POST", ORDERS, json.dumps({**GOOD, "metadata": {"x": {"": "y"}}}).encode()),
+            ("tiny number", "POST", f"{P}/members", b'{"email": "a@b.co", "attributes": {"x": 1e-200}}'),
+            ("huge number", "PATCH", f"{P}/members/m1", b'{"attributes": {"x": [1e200]}}'),
+            ("39 digits", "POST", ORDERS, json.dumps({**GOOD, "metadata": {"n": 10**38 + 1}}).encode()),
+            ("NaN", "PATCH", f"{P}/members/m1", b'{"attributes": {"x": NaN}}'),
+            ("Infinity", "PATCH", f"{P}/members/m1", b'{"attributes": {"x": {"y": -Infinity}}}'),
+        ]
+    ],
 ]
 
 
@@ -91,3 +106,37 @@ def test_invalid_json_is_a_400_and_schema_errors_are_422(api: Api, program: str)
     assert api.call("POST", ORDERS, raw_body=b"{").status == 400
     assert api.post(ORDERS, {**GOOD, "amount": "ten"}).status == 422
     assert api.post(ORDERS, {**GOOD, "metadata": {"blob": "x" * 70_000}}).status == 413
+
+
+def test_a_body_that_is_not_utf8_is_a_400(api: Api, program: str) -> None:
+    answer = api.call("POST", f"{P}/members", raw_body=b'{"email": "\xff\xfe@example.com"}')
+    assert (answer.status, answer.error_code) == (400, "validation_error"), answer.body
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [{"": "x"}, {"a": {"": "x"}}, {"a": [{"": 1}]}, {"x": 1e-200}, {"x": 1e200}, {"x": 10**39 + 1}],
+    ids=["empty key", "nested empty key", "empty key in a list", "1e-200", "1e200", "40 digits"],
+)
+def test_what_dynamodb_cannot_store_is_a_422_and_the_member_stays_readable(
+    api: Api, program: str, attributes: dict[str, Any]
+) -> None:
+    """DynamoDB refuses empty attribute names at any depth and numbers beyond 38 digits or 1e126
+    (moto would store an empty key, and the member could never be read again)."""
+    enroll(api, program, "m1")
+    body = {"member_id": "m2", "email": "m2@example.com", "attributes": attributes}
+    enrolled = api.post(f"{P}/members", body)
+    patched = api.call("PATCH", f"{P}/members/m1", {"attributes": attributes})
+    assert (enrolled.status, enrolled.error_code) == (422, "validation_error"), enrolled.body
+    assert (patched.status, patched.error_code) == (422, "validation_error"), patched.body
+    assert api.get(f"{P}/members/m2").status == 404
+    assert api.get(f"{P}/members/m1").status == 200
+
+
+def test_message_templates_with_an_empty_key_are_refused(api: Api, program: str) -> None:
+    settings = api.get(P).body
+    body = {k: v for k, v in settings.items() if k not in ("program_id", "tiers", "rewards")}
+    templates = {"reminder.points_expiring": {"": {"subject": "s", "body": "b"}}}
+    answer = api.put(P, {**body, "notification_templates": templates})
+    assert (answer.status, answer.error_code) == (422, "validation_error"), answer.body
+    assert api.get(P).body == settings

@@ -326,7 +326,7 @@ def _check_consume(api: Api, store: LoyaltyStore, client: Any, tag: str) -> None
 
 
 SCENARIOS = [
-    Scenario("put program", _prepare_put_program, _check_put_program, keyed=False, transactional=False),
+    Scenario("put program", _prepare_put_program, _check_put_program, keyed=False),
     Scenario(
         "put tier",
         lambda api, tag: Request("PUT", f"{P}/tiers/platinum{tag}", {"name": "Platinum", "threshold": 5000}),
@@ -398,21 +398,7 @@ def test_a_fault_on_the_write_answers_503_writes_nothing_and_a_retry_applies_onc
     assert_one_effect(scenario, api, store, dynamodb, request, scenario.applied)
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        pytest.param(
-            BY_NAME["put program"],
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: PUT /v1/programs/{id} is two PutItems (settings, then the program list); a fault "
-                "on the second answers 503 with the settings already stored (services/programs.py put_settings)",
-            ),
-        ),
-        *[scenario for scenario in SCENARIOS if scenario.name != "put program"],
-    ],
-    ids=lambda s: s.name,
-)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_a_fault_on_any_later_write_of_a_request_leaves_nothing_half_written(
     scenario: Scenario, program: str, api: Api, store: LoyaltyStore, dynamodb: Any, faults: Faults
 ) -> None:
@@ -448,26 +434,7 @@ def test_a_timeout_after_the_write_applied_then_the_clients_retry_gives_one_effe
     assert_one_effect(scenario, api, store, dynamodb, request, 200)
 
 
-CONFLICT_SCENARIOS = [
-    pytest.param(
-        BY_NAME["enroll"],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: a TransactionConflict on any item (profile, email marker, welcome due item) answers 409 "
-            "member_exists (services/members.py enroll treats every Cancelled without an existing profile as taken)",
-        ),
-    ),
-    pytest.param(
-        BY_NAME["patch"],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: a TransactionConflict on the new email's marker answers 409 member_exists "
-            "(services/members.py patch: cancelled.failed('identity_email') also matches "
-            "'identity_email:TransactionConflict')",
-        ),
-    ),
-    *[s for s in SCENARIOS if s.transactional and s.name not in ("enroll", "patch")],
-]
+CONFLICT_SCENARIOS = [s for s in SCENARIOS if s.transactional]
 
 
 @pytest.mark.parametrize("scenario", CONFLICT_SCENARIOS, ids=lambda s: s.name)

@@ -404,7 +404,7 @@ class MemoryStore:
             raise Unavailable("throttled")
         if self.conflicts:
             self.conflicts -= 1
-            raise Cancelled({"count0:TransactionConflict": None})
+            raise Cancelled({}, {"count0": "TransactionConflict"})
         for n, (event_id, _) in enumerate(markers):
             if event_id in self.seen:
                 raise Cancelled({f"seen{n}": {"PK": event_id}})

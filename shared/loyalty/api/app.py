@@ -111,6 +111,17 @@ def build_resolver(*routers: Router) -> APIGatewayRestResolver:
         logger().exception("unhandled error")
         return json_response(500, {"error": {"code": "internal_error", "message": "internal error", "details": {}}})
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_text(error: UnicodeDecodeError) -> Response[str]:
+        # Powertools decodes the body for the validator (before any middleware of ours runs): a body
+        # that is not UTF-8 is refused like one that is not JSON. Any other decoding error is ours.
+        try:
+            app.current_event.decoded_body  # noqa: B018
+        except UnicodeDecodeError:
+            failed = ValidationFailed("the body is not UTF-8 text", field="body")
+            return Response(400, "application/json", json.dumps(failed.to_body()))
+        return _fault(error)
+
     return app
 
 

@@ -4,13 +4,70 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_UP,
+    Clamped,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Subnormal,
+    Underflow,
+)
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+
+_T = TypeVar("_T")
+
+# DynamoDB numbers hold at most 38 digits, magnitudes 1e-130 to below 1e126; boto3's serialiser refuses
+# what its own context (exponents -128 to 126, 38 digits) would round. Any signal here is a refusal.
+_DYNAMODB_NUMBER = Context(
+    prec=38,
+    Emin=-128,
+    Emax=125,
+    traps=[Clamped, InvalidOperation, Inexact, Overflow, Rounded, Subnormal, Underflow],
+)
+
+
+def _storable(value: Any, path: str = "") -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "":
+                raise ValueError(f"an empty key{f' in {path}' if path else ''}: DynamoDB cannot store it")
+            _storable(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            _storable(item, f"{path}[{n}]")
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        # Floats are stored as their shortest text, like the store does.
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        try:
+            if not number.is_finite():
+                raise ArithmeticError
+            _DYNAMODB_NUMBER.create_decimal(number)
+        except ArithmeticError:
+            where = f" at {path}" if path else ""
+            raise ValueError(
+                f"the number{where} cannot be stored (at most 38 digits, magnitude 1e-128 to below 1e126)"
+            ) from None
+
+
+def _check_storable(value: _T) -> _T:
+    _storable(value)
+    return value
+
+
+# A free-form map (member attributes, metadata, message templates) stored as a DynamoDB map, whatever
+# its depth: DynamoDB refuses empty attribute names at any depth and numbers it cannot hold (a 500 then).
+Storable = AfterValidator(_check_storable)
 
 _ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
 
@@ -80,7 +137,7 @@ class ProgramSettings(_Model):
     # Value of one point in the program's currency, for the liability figure.
     point_value: Decimal = Field(Decimal("0.01"), ge=0, le=1_000_000)
     # Message templates by event type ("reminder.points_expiring", ...) and language ("en", "de", ...).
-    notification_templates: dict[str, dict[str, MessageTemplate]] = Field(default_factory=dict)
+    notification_templates: Annotated[dict[str, dict[str, MessageTemplate]], Storable] = Field(default_factory=dict)
     # Calendar periods (end_of_period expiry, daily reports) are the program's local ones.
     timezone: str = Field("UTC", max_length=64)
 

@@ -14,7 +14,7 @@ from loyalty.domain.program import ProgramConfig
 from loyalty.errors import InvalidState, MemberExists, NotFound
 from loyalty.models import EnrollRequest, PatchMemberRequest
 from loyalty.services.events import event
-from loyalty.services.retry import attempts
+from loyalty.services.retry import attempts, busy
 from loyalty.services.views import lot_view, member_view, transaction_view
 from loyalty.store.items import entry_from_item, lot_from_item
 from loyalty.store.jobs import Due
@@ -56,22 +56,26 @@ def enroll(store: LoyaltyStore, config: ProgramConfig, request: EnrollRequest, n
     # Index entries only for the reminders the program sends (a welcome or birthday reminder
     # switched on later reaches members who enroll from then on).
     due = (*((Due("welcome", at=now),) if reminders.welcome_days_after else ()), *birthday_due(member))
-    try:
-        store.enroll(member, identities(member), outbox_id, outbox, due)
-    except Cancelled as cancelled:
-        existing = cancelled.existing("profile")
-        if existing is not None:
-            # A retried enrollment of the same person answers with the member it made.
-            if existing.get("email") == email and existing.get("phone") == phone:
-                stored = store.get_member(member.program_id, member.member_id)
-                if stored is not None:
-                    return stored, False
-            raise MemberExists("a member with this member_id exists", field="member_id") from cancelled
-        taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
-        raise MemberExists(
-            f"{' and '.join(taken) or 'identity'} already enrolled in this program", fields=taken
-        ) from cancelled
-    return member, True
+    for _ in attempts(spent=busy):
+        try:
+            store.enroll(member, identities(member), outbox_id, outbox, due)
+        except Cancelled as cancelled:
+            if cancelled.contended:
+                continue  # another transaction held one of the items: nothing was written
+            existing = cancelled.existing("profile")
+            if existing is not None:
+                # A retried enrollment of the same person answers with the member it made.
+                if existing.get("email") == email and existing.get("phone") == phone:
+                    stored = store.get_member(member.program_id, member.member_id)
+                    if stored is not None:
+                        return stored, False
+                raise MemberExists("a member with this member_id exists", field="member_id") from cancelled
+            taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
+            if not taken:
+                raise
+            raise MemberExists(f"{' and '.join(taken)} already enrolled in this program", fields=taken) from cancelled
+        return member, True
+    raise AssertionError("unreachable")  # attempts() raises 503 when spent
 
 
 def get_member_view(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -> dict[str, Any]:
@@ -126,7 +130,7 @@ def patch(
                 raise MemberExists(
                     f"{' and '.join(taken)} already enrolled in this program", fields=taken
                 ) from cancelled
-            continue
+            continue  # the profile changed meanwhile, or a transaction conflict: read again
         return get_member_view(store, program_id, member_id, now)
     raise AssertionError("unreachable")
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Tier
 from loyalty.errors import NotFound
+from loyalty.services.retry import attempts, busy
 from loyalty.store import keys
-from loyalty.store.store import LoyaltyStore
+from loyalty.store.store import Cancelled, LoyaltyStore
 
 
 class ProgramCache:
@@ -46,9 +47,13 @@ class ProgramCache:
 
 
 def put_settings(store: LoyaltyStore, program_id: str, settings: ProgramSettings, now: datetime) -> bool:
-    created = store.put_config(program_id, keys.SETTINGS_SK, settings.model_dump(mode="json"), now)
-    store.register_program(program_id)  # idempotent: a retry after a crash in between repairs it
-    return created
+    for _ in attempts(spent=busy):
+        try:
+            return store.put_program(program_id, settings.model_dump(mode="json"), now)
+        except Cancelled as cancelled:
+            if not cancelled.contended:
+                raise
+    raise AssertionError("unreachable")  # attempts() raises 503 when spent
 
 
 def put_tier(

@@ -90,7 +90,7 @@ def sweep_shard(store: LoyaltyStore, task: str, shard: int, days: list[str], now
         report.read += 1
         try:
             if task == "activate":
-                points = activate_lot(store, item)
+                points = activate_lot(store, item, now)
             elif item["SK"] == keys.due_sk("inactivity"):
                 points = expire_inactive_member(store, item, now)
             else:
@@ -178,11 +178,13 @@ def expire_inactive_member(store: LoyaltyStore, due: dict[str, Any], now: dateti
     return total
 
 
-def activate_lot(store: LoyaltyStore, lot: dict[str, Any]) -> int:
+def activate_lot(store: LoyaltyStore, lot: dict[str, Any], now: datetime) -> int:
     expires_at = lot.get("expires_at")
-    store.record_activation(
-        lot, datetime.fromisoformat(expires_at) if expires_at and expires_at != keys.NEVER else None
+    # A lot that expires before it becomes available expires at the next sweep.
+    expiry_due = (
+        keys.expiry_due(datetime.fromisoformat(expires_at), now) if expires_at and expires_at != keys.NEVER else None
     )
+    store.record_activation(lot, expiry_due)
     return int(lot["remaining"])
 
 

@@ -93,7 +93,8 @@ def entry_item(program_id: str, member_id: str, entry: LedgerEntry, outbox: list
                 item["pending_lot"] = True
                 item.update(keys.due_index_keys(keys.AVAILABLE, program_id, member_id, lot.lot_id, lot.available_at))
             elif lot.expires_at is not None:
-                item.update(keys.expiry_index_keys(program_id, member_id, lot.lot_id, lot.expires_at))
+                due = keys.expiry_due(lot.expires_at, entry.recorded_at)
+                item.update(keys.expiry_index_keys(program_id, member_id, lot.lot_id, due))
     return item
 
 

@@ -176,14 +176,14 @@ class JobStoreMixin:
             ]
         )
 
-    def record_activation(self, lot: dict[str, Any], expires_at: datetime | None) -> None:
-        """A pending lot becomes spendable: it moves from the activation to the expiry index,
-        its points from `pending` to `balance` (no ledger entry: the points were already credited)."""
+    def record_activation(self, lot: dict[str, Any], expiry_due: datetime | None) -> None:
+        """A pending lot becomes spendable: it moves from the activation to the expiry index (under
+        `expiry_due`), its points from `pending` to `balance` (no ledger entry: the points were already credited)."""
         program_id, member_id = lot["program_id"], lot["member_id"]
         pk = keys.member_pk(program_id, member_id)
         points = lot["remaining"]
-        if expires_at is not None:
-            index = keys.expiry_index_keys(program_id, member_id, lot["transaction_id"], expires_at)
+        if expiry_due is not None:
+            index = keys.expiry_index_keys(program_id, member_id, lot["transaction_id"], expiry_due)
             move = "SET GSI1PK = :gsi1pk, GSI1SK = :gsi1sk REMOVE pending_lot"
             values: dict[str, Any] = {":gsi1pk": index["GSI1PK"], ":gsi1sk": index["GSI1SK"], ":points": points}
         else:

@@ -91,6 +91,16 @@ def expiry_index_keys(program_id: str, member_id: str, lot_id: str, expires_at: 
     return due_index_keys(EXPIRING, program_id, member_id, lot_id, expires_at)
 
 
+def expiry_due(expires_at: datetime, now: datetime) -> datetime:
+    """When the expiry sweep is to find a lot that gets points now: at its expiry, or now when that is past.
+
+    A late sale, or points given back to a lot that expired, would otherwise sit under a day the sweep
+    (it reads a week back) never reads again, and stay in the balance for good. Crediting, then expiring
+    at the next sweep (rather than refusing a late sale) keeps the order's history honest: earn, expire.
+    """
+    return max(expires_at, now)
+
+
 TIER_REVIEW_SK = "DUE#tier_review"
 
 

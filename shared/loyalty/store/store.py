@@ -30,17 +30,27 @@ if TYPE_CHECKING:
 
 
 class Cancelled(Exception):
-    """A transaction whose conditions failed; names the parts that failed and their stored items."""
+    """A cancelled transaction: the parts whose condition failed (with their stored items), and the parts
+    cancelled for another reason (`TransactionConflict`: another transaction held the item)."""
 
-    def __init__(self, failures: dict[str, dict[str, Any] | None]) -> None:
-        super().__init__(", ".join(failures) or "transaction cancelled")
+    def __init__(self, failures: dict[str, dict[str, Any] | None], reasons: dict[str, str] | None = None) -> None:
         self.failures = failures
+        self.reasons = reasons or {}  # part -> cancellation code other than ConditionalCheckFailed
+        named = [*failures, *(f"{name}:{code}" for name, code in self.reasons.items())]
+        super().__init__(", ".join(named) or "transaction cancelled")
 
     def failed(self, part: str) -> bool:
-        return any(name == part or name.startswith(part + ":") for name in self.failures)
+        """The part's condition failed (a conflict on it is not a failed condition)."""
+        return part in self.failures
 
     def existing(self, part: str) -> dict[str, Any] | None:
         return self.failures.get(part)
+
+    @property
+    def contended(self) -> bool:
+        """Only conflicts with other transactions: nothing is wrong with the request, the same write may
+        go through when tried again."""
+        return not self.failures and bool(self.reasons) and set(self.reasons.values()) == {"TransactionConflict"}
 
 
 @dataclass(frozen=True)
@@ -114,13 +124,14 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 raise
             reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
             failures: dict[str, dict[str, Any] | None] = {}
+            others: dict[str, str] = {}
             for (name, _), reason in zip(parts, reasons, strict=False):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     failures[name] = from_item(reason["Item"]) if reason.get("Item") else None
                 elif reason.get("Code") not in (None, "None"):
                     # A conflict with another transaction: nothing written, the caller retries.
-                    failures[f"{name}:{reason.get('Code')}"] = None
-            raise Cancelled(failures) from error
+                    others[name] = str(reason.get("Code"))
+            raise Cancelled(failures, others) from error
 
     def _query(self, **kwargs: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         with transient_faults_as_unavailable():
@@ -198,9 +209,33 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         )
         return old is None
 
-    def register_program(self, program_id: str) -> None:
-        """The list of programs, for the jobs that serve every program (a handful of items, never a scan)."""
-        self._put({"PK": keys.PROGRAMS, "SK": program_id, "type": "program"})
+    def put_program(self, program_id: str, settings: dict[str, Any], now: datetime) -> bool:
+        """The program's settings and its entry in the list of programs (for the jobs that serve every
+        program: a handful of items, never a scan), in one transaction; True when the program is new."""
+        settings_item = to_item(
+            {
+                "PK": keys.program_pk(program_id),
+                "SK": keys.SETTINGS_SK,
+                "type": "config",
+                "data": settings,
+                "updated_at": keys.timestamp(now),
+            }
+        )
+        listed = {"Put": {"Item": to_item({"PK": keys.PROGRAMS, "SK": program_id, "type": "program"})}}
+        try:
+            # A transaction does not return the old item: create first, replace when it exists.
+            self._transact(
+                [
+                    ("settings", {"Put": {"Item": settings_item, "ConditionExpression": "attribute_not_exists(PK)"}}),
+                    ("listed", listed),
+                ]
+            )
+            return True
+        except Cancelled as cancelled:
+            if not cancelled.failed("settings"):
+                raise
+        self._transact([("settings", {"Put": {"Item": settings_item}}), ("listed", listed)])
+        return False
 
     def program_ids(self) -> list[str]:
         items = self._query_all(
@@ -452,12 +487,15 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             }
         }
 
-    def _refill_update(self, program_id: str, member_id: str, spend: Spend, lot: dict[str, Any]) -> dict[str, Any]:
+    def _refill_update(
+        self, program_id: str, member_id: str, spend: Spend, lot: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
         kind, _, source_id = spend.source.partition("#")
         expires_at = datetime.fromisoformat(lot["expires_at"]) if lot["expires_at"] != keys.NEVER else None
         index = {"OPEN_SK": keys.open_lot_sk(expires_at, spend.lot_id)}
         if expires_at is not None:
-            index.update(keys.expiry_index_keys(program_id, member_id, spend.lot_id, expires_at))
+            due = keys.expiry_due(expires_at, now)  # a lot that expired meanwhile expires again at the next sweep
+            index.update(keys.expiry_index_keys(program_id, member_id, spend.lot_id, due))
         sets = ", ".join(f"{name} = :{name}" for name in index)
         return {
             "Update": {
@@ -624,7 +662,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         parts += [
             (
                 f"lot:{spend.lot_id}",
-                self._refill_update(member.program_id, member.member_id, spend, lots[spend.lot_id]),
+                self._refill_update(member.program_id, member.member_id, spend, lots[spend.lot_id], cancel.recorded_at),
             )
             for spend in redemption.spends
         ]
