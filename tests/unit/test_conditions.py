@@ -8,7 +8,7 @@ import pytest
 
 from loyalty.domain.conditions import check, holds, member_context
 from loyalty.errors import ValidationFailed
-from tests.unit.factories import member
+from tests.unit.factories import member, program
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -27,7 +27,7 @@ MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 )
 def test_given_a_condition_then_it_holds_for_the_member_order_and_time(expression: str, expected: bool) -> None:
     someone = member(country="DE", tier="silver", attributes={"vip": True})
-    context = {"member": member_context(someone, MONDAY), "order": {"amount": 25.5}, "now": MONDAY}
+    context = {"member": member_context(someone, MONDAY, program()), "order": {"amount": 25.5}, "now": MONDAY}
 
     assert holds(expression, context) is expected
 
@@ -47,5 +47,5 @@ def test_given_a_broken_condition_then_saving_it_is_refused(expression: str, rea
 
 
 def test_given_a_member_then_the_condition_context_holds_no_contact_data() -> None:
-    context = member_context(member(email="a@b.co", phone="+4930123456"), MONDAY)
+    context = member_context(member(email="a@b.co", phone="+4930123456"), MONDAY, program())
     assert "email" not in context and "phone" not in context
