@@ -75,6 +75,15 @@ API_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "limits": {"per_member": 5},
         },
     },
+    ("PUT", P + "/segments/{segment_id}"): {
+        "name": "api_admin_put_segment",
+        "params": {"program_id": "demo", "segment_id": "big_spenders"},
+        "body": {"name": "Big spenders", "condition": "member.spend_365d >= 500.0"},
+    },
+    ("GET", P + "/segments/{segment_id}"): {
+        "name": "api_admin_get_segment",
+        "params": {"program_id": "demo", "segment_id": "big_spenders"},
+    },
     ("POST", P + "/members"): {
         "name": "api_enrollment_post_member",
         "params": {"program_id": "demo"},

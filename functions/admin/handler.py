@@ -1,4 +1,4 @@
-"""Program admin: settings, tiers and rewards are data, changed without a deploy."""
+"""Program admin: settings, tiers, rewards and segments are data, changed without a deploy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from loyalty.api.app import api_handler, json_response
 from loyalty.api.runtime import runtime
-from loyalty.domain.program import ProgramSettings, Reward, Tier
+from loyalty.domain.program import ProgramSettings, Reward, Segment, Tier
 from loyalty.services import programs
 
 router = Router()
@@ -45,6 +45,21 @@ def put_reward(program_id: str, reward_id: str, reward: Annotated[Reward, Body()
     created = programs.put_reward(rt.store, rt.cache, program_id, reward_id, reward, rt.now())
     rt.cache.invalidate(rt.store, program_id)
     return json_response(201 if created else 200, {"reward_id": reward_id, **reward.model_dump(mode="json")})
+
+
+@router.put(PROGRAM + "/segments/<segment_id>", tags=["admin"])
+def put_segment(program_id: str, segment_id: str, segment: Annotated[Segment, Body()]) -> Response[str]:
+    rt = runtime()
+    created = programs.put_segment(rt.store, rt.cache, program_id, segment_id, segment, rt.now())
+    rt.cache.invalidate(rt.store, program_id)
+    return json_response(201 if created else 200, {"segment_id": segment_id, **segment.model_dump(mode="json")})
+
+
+@router.get(PROGRAM + "/segments/<segment_id>", tags=["admin"])
+def get_segment(program_id: str, segment_id: str) -> Response[str]:
+    rt = runtime()
+    rt.cache.invalidate(rt.store, program_id)  # admins read what they just wrote
+    return json_response(200, programs.segment_view(rt.program(program_id), segment_id))
 
 
 lambda_handler = api_handler(router)

@@ -96,6 +96,7 @@ def strict(start_local_stack: Callable[..., RunningStack]) -> Iterator[Stack]:
     )
     stack.signed("PUT", f"{program}/tiers/bronze", {"name": "Bronze", "threshold": 0})
     stack.signed("PUT", f"{program}/rewards/coffee", {"name": "Coffee", "type": "product", "cost": 100})
+    stack.signed("PUT", f"{program}/segments/all", {"name": "Everyone", "condition": "true"})
     occurred_at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     for member_id, points in MEMBERS.items():
         stack.signed("POST", f"{program}/members", {"member_id": member_id, "email": f"{member_id}@example.com"})
@@ -152,6 +153,10 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("PUT", P + "/rewards/{reward_id}"): Spec(
         lambda s: f"{PROGRAM}/rewards/tea", lambda: {"name": "Tea", "type": "product", "cost": 40}
     ),
+    ("PUT", P + "/segments/{segment_id}"): Spec(
+        lambda s: f"{PROGRAM}/segments/de", lambda: {"name": "Germany", "condition": 'member.country == "DE"'}
+    ),
+    ("GET", P + "/segments/{segment_id}"): Spec(lambda s: f"{PROGRAM}/segments/all"),
     ("POST", P + "/members"): Spec(lambda s: f"{PROGRAM}/members", lambda: {"email": f"{_unique()}@example.net"}),
     ("GET", M): Spec(lambda s: ANN),
     ("PATCH", M): Spec(lambda s: ANN, lambda: {"first_name": "Ann"}),

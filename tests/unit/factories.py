@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loyalty.domain.ledger import Lot, Member
-from loyalty.domain.program import ProgramConfig, ProgramSettings, Tier
+from loyalty.domain.program import ProgramConfig, ProgramSettings, Segment, Tier
 
 T0 = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 EARNED = datetime(2025, 1, 1, tzinfo=UTC)  # the default earn moment of a test lot
@@ -21,10 +21,11 @@ def program(
     *,
     expiry: dict[str, Any] | None = None,
     tiers: dict[str, Tier] | None = None,
+    segments: dict[str, str] | None = None,
     program_id: str = "prog-1",
     **settings: Any,
 ) -> ProgramConfig:
-    """A program with sane defaults; any ProgramSettings field can be overridden."""
+    """A program with sane defaults; any ProgramSettings field can be overridden; segments by id: condition."""
     fields: dict[str, Any] = {"name": "Test programme", "currency": "EUR", **settings}
     if expiry is not None:
         fields["expiry"] = expiry
@@ -32,6 +33,7 @@ def program(
         program_id=program_id,
         settings=ProgramSettings.model_validate(fields),
         tiers=tiers or {},
+        segments={sid: Segment(name=sid, condition=condition) for sid, condition in (segments or {}).items()},
     )
 
 

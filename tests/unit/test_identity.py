@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty.domain.identity import normalise_email, normalise_phone
+from loyalty.domain.identity import mailbox, normalise_email, normalise_phone
 from loyalty.errors import ValidationFailed
 
 
@@ -94,3 +94,35 @@ def test_given_a_number_that_cannot_be_a_real_phone_then_it_is_refused_on_the_ph
 
     assert refused.value.details["field"] == "phone"
     assert refused.value.status == 422
+
+
+# --- the mailbox behind an address (duplicate detection) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        pytest.param("alice@gmail.com", "alice@gmail.com", id="plain-gmail"),
+        pytest.param("alice+promo@gmail.com", "alice@gmail.com", id="gmail-plus-addressing"),
+        pytest.param("a.l.i.c.e@gmail.com", "alice@gmail.com", id="gmail-ignores-dots"),
+        pytest.param("a.lice+x+y@googlemail.com", "alice@gmail.com", id="googlemail-is-gmail"),
+        pytest.param("bob.smith+shop@outlook.com", "bob.smith@outlook.com", id="outlook-keeps-dots"),
+        pytest.param("carol+tag@icloud.com", "carol@icloud.com", id="icloud-plus"),
+        pytest.param("carol@me.com", "carol@icloud.com", id="me-com-is-icloud"),
+        pytest.param("dave+news@proton.me", "dave@proton.me", id="proton-plus"),
+        pytest.param("erin-shopping@yahoo.com", "erin-shopping@yahoo.com", id="yahoo-untouched"),
+        pytest.param("frank.b+shop@example.com", "frank.b+shop@example.com", id="unknown-domain-untouched"),
+        pytest.param("g.h@company.example", "g.h@company.example", id="custom-domain-keeps-dots"),
+    ],
+)
+def test_given_a_normalised_address_then_its_mailbox_drops_only_what_its_provider_ignores(
+    address: str, expected: str
+) -> None:
+    assert mailbox(normalise_email(address)) == expected
+
+
+def test_given_two_gmail_spellings_of_one_mailbox_then_they_share_it_but_not_their_address() -> None:
+    first, second = normalise_email("Ann.Lee@gmail.com"), normalise_email("annlee+welcome@GoogleMail.com")
+
+    assert first != second
+    assert mailbox(first) == mailbox(second) == "annlee@gmail.com"

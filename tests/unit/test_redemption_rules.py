@@ -12,7 +12,7 @@ from loyalty.domain.program import Reward
 from loyalty.errors import LimitReached, LoyaltyError, OutOfStock, RewardInactive
 from loyalty.services.redemption import counter_for, new_code, redemption_id_for, shard_with_room, unavailable_reason
 from loyalty.store.store import RewardCounter
-from tests.unit.factories import member, utc
+from tests.unit.factories import member, program, utc
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE = re.compile(rf"^[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}$")
@@ -99,7 +99,7 @@ def test_given_another_program_member_or_key_then_the_redemption_id_differs(
 def test_given_a_reward_and_a_members_history_then_the_reason_they_cannot_redeem_is_the_first_rule_broken(
     fields: dict[str, Any], counts: dict[str, int], quantity: int, expected: type[LoyaltyError] | None
 ) -> None:
-    reason = unavailable_reason(reward(**fields), member(reward_counts=counts), "coffee", quantity, NOW)
+    reason = unavailable_reason(reward(**fields), member(reward_counts=counts), "coffee", quantity, NOW, program())
 
     if expected is None:
         assert reason is None
@@ -109,7 +109,9 @@ def test_given_a_reward_and_a_members_history_then_the_reason_they_cannot_redeem
 
 
 def test_given_a_per_member_limit_reached_then_the_refusal_states_the_limit() -> None:
-    reason = unavailable_reason(reward(limits={"per_member": 3}), member(reward_counts={"coffee": 3}), "coffee", 1, NOW)
+    reason = unavailable_reason(
+        reward(limits={"per_member": 3}), member(reward_counts={"coffee": 3}), "coffee", 1, NOW, program()
+    )
 
     assert isinstance(reason, LimitReached)
     assert reason.details == {"reward_id": "coffee", "limit": 3}
@@ -127,7 +129,10 @@ def test_given_validity_dates_then_the_reward_is_available_from_the_first_instan
     valid_from: datetime, valid_until: datetime, now: datetime
 ) -> None:
     assert (
-        unavailable_reason(reward(valid_from=valid_from, valid_until=valid_until), member(), "coffee", 1, now) is None
+        unavailable_reason(
+            reward(valid_from=valid_from, valid_until=valid_until), member(), "coffee", 1, now, program()
+        )
+        is None
     )
 
 

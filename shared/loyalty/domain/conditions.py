@@ -8,23 +8,31 @@ millisecond either way. cel-python is pure Python (plus wheels for arm64 Lambda)
 
 An expression is compiled once and cached by its text, so a changed rule is compiled anew and
 an unchanged one never twice. It may read only the names of the context: `member`, `order`,
-`activity` and `now`. A rule that does not compile, or reads another name, is refused when it
-is saved (`check`); at run time an expression that fails to evaluate counts as false.
+`activity` and `now` (a segment only `member` and `now`: it describes the member, not an
+event). A rule that does not compile, or reads another name, is refused when it is saved
+(`check`); at run time an expression that fails to evaluate counts as false.
+
+`member_context` is the one place that says what a condition knows of a member, segments included.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loyalty.errors import ValidationFailed
 
+if TYPE_CHECKING:
+    from loyalty.domain.ledger import Member
+    from loyalty.domain.program import ProgramConfig
+
 CONTEXT_NAMES = frozenset({"member", "order", "activity", "now"})
+SEGMENT_NAMES = frozenset({"member", "now"})
 
 
 @lru_cache(maxsize=1024)
-def _program(expression: str) -> Any:
+def _program(expression: str, allowed: frozenset[str] = CONTEXT_NAMES) -> Any:
     import celpy
 
     environment = celpy.Environment()
@@ -33,20 +41,20 @@ def _program(expression: str) -> Any:
     except celpy.CELParseError as error:
         raise ValidationFailed("the condition is not valid CEL", expression=expression, reason=str(error)) from error
     names = {str(node.children[0]) for node in tree.iter_subtrees() if node.data == "ident"}
-    unknown = sorted(names - CONTEXT_NAMES)
+    unknown = sorted(names - allowed)
     if unknown:
         raise ValidationFailed(
             "the condition reads names outside its context",
             expression=expression,
             unknown=unknown,
-            allowed=sorted(CONTEXT_NAMES),
+            allowed=sorted(allowed),
         )
     return environment.program(tree)
 
 
-def check(expression: str) -> str:
-    """Refuse, with 422, a condition that does not compile or reads an unknown name."""
-    _program(expression)
+def check(expression: str, allowed: frozenset[str] = CONTEXT_NAMES) -> str:
+    """Refuse, with 422, a condition that does not compile or reads a name outside `allowed`."""
+    _program(expression, allowed)
     return expression
 
 
@@ -69,11 +77,16 @@ def holds(expression: str, context: dict[str, Any]) -> bool:
     return isinstance(result, celtypes.BoolType) and bool(result)
 
 
-def member_context(member: Any, now: datetime) -> dict[str, Any]:
-    """What a condition may know of a member (no contact data)."""
+def member_context(member: Member, now: datetime, config: ProgramConfig) -> dict[str, Any]:
+    """What a condition may know of a member (no contact data, no fraud flags): profile, tier,
+    aggregates, and `segments`, the ids of the program's segments the member is in.
+
+    A segment's own condition sees this context without `segments` (so segments never depend on
+    each other, and there is no recursion): `"vip" in member.segments` there is simply false.
+    """
     enrolled: datetime = member.enrolled_at
     birthday = member.birthday or ""
-    return {
+    context: dict[str, Any] = {
         "member_id": member.member_id,
         "tier": member.tier or "",
         "country": member.country or "",
@@ -81,9 +94,18 @@ def member_context(member: Any, now: datetime) -> dict[str, Any]:
         "consents": member.consents,
         "balance": member.balance,
         "lifetime_points": member.lifetime_points,
+        "spend_365d": member.spend_365d(now),
+        "orders_365d": member.orders_365d(now),
         "days_since_enrollment": (now - enrolled) // timedelta(days=1),
         "birthday_today": bool(birthday) and birthday[5:10] == now.strftime("%m-%d"),
     }
+    segment_context = {"member": context, "now": now}
+    context["segments"] = [
+        segment_id
+        for segment_id, segment in sorted(config.segments.items())
+        if holds(segment.condition, segment_context)
+    ]
+    return context
 
 
 def _plain(value: Any) -> Any:

@@ -16,6 +16,19 @@ def normalise_email(email: str) -> str:
     return checked.normalized.lower()
 
 
+def mailbox(email: str) -> str:
+    """The mailbox a normalised address delivers to, for spotting one person enrolling twice.
+
+    email-normalize's table of providers (without its DNS lookups: no network at enrollment)
+    says which ignore dots (gmail.com, googlemail.com), which take plus-addressing (Gmail,
+    Outlook, iCloud, Fastmail, Proton, Yandex, Zoho...) and which domains are aliases (me.com is
+    icloud.com). Any other domain keeps its local part whole: a "+" there may be a real mailbox.
+    """
+    from email_normalize import normalize
+
+    return str(normalize(email, skip_dns=True).normalized_address)
+
+
 def normalise_phone(phone: str, country: str | None) -> str:
     """E.164 form; a national number is read in the member's country."""
     import phonenumbers

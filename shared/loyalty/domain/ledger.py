@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from loyalty.domain.program import ProgramConfig, add_months, lot_expiry
-from loyalty.errors import InsufficientPoints
+from loyalty.errors import InsufficientPoints, LimitReached
 
 EntryKind = Literal["earn", "redeem", "cancel", "expire", "reverse", "adjust"]
 
@@ -50,6 +50,15 @@ class Member:
     qualifying: dict[str, int] = field(default_factory=dict)
     reward_counts: dict[str, int] = field(default_factory=dict)
     last_activity_at: datetime | None = None
+    # Order spend (program currency) and order count per calendar month (YYYY-MM), pruned to the
+    # months the 365-day window touches (13 at most): segments read them without a ledger scan.
+    spend: dict[str, Decimal] = field(default_factory=dict)
+    orders: dict[str, int] = field(default_factory=dict)
+    # Earns per hour ("H<YYYY-MM-DDTHH>") and points per day ("D<YYYY-MM-DD>") of the current hour
+    # and day only: the velocity caps are checked against them under the profile's version.
+    velocity: dict[str, int] = field(default_factory=dict)
+    # Fraud markers for admins ("velocity"); never shown to the member, never read by conditions.
+    flags: list[str] = field(default_factory=list)
     version: int = 0
 
     @property
@@ -60,6 +69,20 @@ class Member:
         """Points of the calendar months wholly inside the window (the profile keeps months, not days)."""
         oldest = first_whole_month(now - timedelta(days=window_days))
         return sum(points for month, points in self.qualifying.items() if month >= oldest)
+
+    def spend_365d(self, now: datetime) -> Decimal:
+        """Order spend in the calendar months wholly or partly inside the last 365 days.
+
+        Month granularity: the oldest month counts whole, so the figure may include up to a month
+        of spend just older than 365 days; it never misses spend inside the window.
+        """
+        oldest = aggregate_oldest_month(now)
+        return sum((amount for month, amount in self.spend.items() if month >= oldest), Decimal(0))
+
+    def orders_365d(self, now: datetime) -> int:
+        """Orders in the calendar months wholly or partly inside the last 365 days (see `spend_365d`)."""
+        oldest = aggregate_oldest_month(now)
+        return sum(count for month, count in self.orders.items() if month >= oldest)
 
 
 @dataclass
@@ -126,6 +149,49 @@ def first_whole_month(start: datetime) -> str:
     return month_key(start if start == month_start else add_months(month_start, 1))
 
 
+AGGREGATE_WINDOW_DAYS = 365
+
+
+def aggregate_oldest_month(now: datetime) -> str:
+    """The month 365 days ago: the oldest month the 365-day aggregates read and keep."""
+    return month_key(now - timedelta(days=AGGREGATE_WINDOW_DAYS))
+
+
+def hour_bucket(now: datetime) -> str:
+    return "H" + now.strftime("%Y-%m-%dT%H")
+
+
+def day_bucket(now: datetime) -> str:
+    return "D" + now.strftime("%Y-%m-%d")
+
+
+def velocity_refusal(member: Member, config: ProgramConfig, points: int, now: datetime) -> LimitReached | None:
+    """Why an earn of `points` now would break a velocity cap (None: it may go ahead).
+
+    Buckets are UTC hours and days of when the earn is recorded (a fixed window, not a sliding
+    one). The profile's version condition makes the check exact under concurrent earns.
+    """
+    limits = config.settings.fraud
+    earns = member.velocity.get(hour_bucket(now), 0)
+    if limits.max_earns_per_hour is not None and earns + 1 > limits.max_earns_per_hour:
+        return LimitReached(
+            "the member reached the program's earns per hour",
+            cap="max_earns_per_hour",
+            limit=limits.max_earns_per_hour,
+            used=earns,
+        )
+    day_points = member.velocity.get(day_bucket(now), 0)
+    if limits.max_points_per_day is not None and day_points + points > limits.max_points_per_day:
+        return LimitReached(
+            "the member reached the program's points per day",
+            cap="max_points_per_day",
+            limit=limits.max_points_per_day,
+            used=day_points,
+            points=points,
+        )
+    return None
+
+
 def request_hash(payload: dict[str, Any]) -> str:
     """Fingerprint of a request body: the same id with another payload is a conflict (128 bits suffice)."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
@@ -169,8 +235,24 @@ def is_pending(config: ProgramConfig, lot: Lot, now: datetime) -> bool:
     return config.settings.pending_days > 0 and lot.available_at > now
 
 
-def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tuple[Member, str | None]:
-    """The member after a credit, and the tier they reached if it is higher than before."""
+def credit(
+    member: Member, config: ProgramConfig, lot: Lot, now: datetime, order_amount: Decimal | None = None
+) -> tuple[Member, str | None]:
+    """The member after a credit, and the tier they reached if it is higher than before.
+
+    An order's credit (`order_amount` given, in the program currency) also counts into the
+    month's spend and orders; every credit counts into the velocity buckets of `now`.
+    """
+    spend, orders = dict(member.spend), dict(member.orders)
+    if order_amount is not None:
+        month = month_key(lot.earned_at)
+        spend[month] = spend.get(month, Decimal(0)) + order_amount
+        orders[month] = orders.get(month, 0) + 1
+        kept = aggregate_oldest_month(now)
+        spend = {m: a for m, a in spend.items() if m >= kept}
+        orders = {m: n for m, n in orders.items() if m >= kept}
+    hour, day = hour_bucket(now), day_bucket(now)
+    velocity = {hour: member.velocity.get(hour, 0) + 1, day: member.velocity.get(day, 0) + lot.points}
     qualifying = dict(member.qualifying)
     month = month_key(lot.earned_at)
     qualifying[month] = qualifying.get(month, 0) + lot.points
@@ -183,6 +265,9 @@ def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tu
         pending=member.pending + (lot.points if pending else 0),
         lifetime_points=member.lifetime_points + lot.points,
         qualifying=qualifying,
+        spend=spend,
+        orders=orders,
+        velocity=velocity,
         last_activity_at=now,
     )
     reached = config.tier_for(after.qualifying_points(now, config.settings.tier_window_days))

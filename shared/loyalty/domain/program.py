@@ -1,4 +1,4 @@
-"""Program configuration: settings, tiers and rewards, as validated data (no AWS)."""
+"""Program configuration: settings, tiers, rewards and segments, as validated data (no AWS)."""
 
 from __future__ import annotations
 
@@ -119,6 +119,14 @@ class MessageTemplate(_Model):
     body: str = Field(max_length=4000)
 
 
+class FraudLimits(_Model):
+    """Velocity caps on earning, per member (None: no cap). Counted by when the earn is recorded,
+    not `occurred_at`, so a till uploading a day of sales late trips no cap it never broke."""
+
+    max_earns_per_hour: int | None = Field(None, ge=1, le=1_000_000)
+    max_points_per_day: int | None = Field(None, ge=1, le=10**12)
+
+
 class ProgramSettings(_Model):
     """What `PUT /v1/programs/{program_id}` takes."""
 
@@ -140,6 +148,7 @@ class ProgramSettings(_Model):
     notification_templates: Annotated[dict[str, dict[str, MessageTemplate]], Storable] = Field(default_factory=dict)
     # Calendar periods (end_of_period expiry, daily reports) are the program's local ones.
     timezone: str = Field("UTC", max_length=64)
+    fraud: FraudLimits = Field(default_factory=FraudLimits)
 
     @field_validator("timezone")
     @classmethod
@@ -242,6 +251,20 @@ class Reward(_Model):
 COUNTER_SHARDS = 8
 
 
+class Segment(_Model):
+    """What `PUT .../segments/{segment_id}` takes: a named condition over the member and `now`."""
+
+    name: str = Field(min_length=1, max_length=200)
+    condition: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("condition")
+    @classmethod
+    def _valid_condition(cls, value: str) -> str:
+        from loyalty.domain.conditions import SEGMENT_NAMES, check
+
+        return check(value, SEGMENT_NAMES)
+
+
 def share(total: int, parts: int, index: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
@@ -253,6 +276,7 @@ class ProgramConfig(BaseModel):
     settings: ProgramSettings
     tiers: dict[str, Tier] = Field(default_factory=dict)
     rewards: dict[str, Reward] = Field(default_factory=dict)
+    segments: dict[str, Segment] = Field(default_factory=dict)
 
     def tiers_by_threshold(self) -> list[tuple[str, Tier]]:
         return sorted(self.tiers.items(), key=lambda item: (item[1].threshold, item[0]))

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ulid import ULID
 
-from loyalty.domain.ledger import LedgerEntry, Member, credit, new_lot, points_for_amount, request_hash
+from loyalty.domain.ledger import (
+    LedgerEntry,
+    Member,
+    credit,
+    new_lot,
+    points_for_amount,
+    request_hash,
+    velocity_refusal,
+)
 from loyalty.domain.program import ProgramConfig
 from loyalty.errors import InvalidState, NotFound, ValidationFailed
 from loyalty.models import ActivityRequest, OrderRequest
@@ -41,6 +50,7 @@ def earn_for_order(
         points_for=lambda member: points_for_amount(config, order.amount, member.tier),
         details={"amount": str(order.amount), "currency": order.currency, "channel": order.channel},
         now=now,
+        order_amount=order.amount,
     )
 
 
@@ -77,6 +87,7 @@ def _credit(
     points_for: Callable[[Member], int],
     details: dict[str, Any],
     now: datetime,
+    order_amount: Decimal | None = None,
 ) -> tuple[dict[str, Any], bool]:
     source_kind, source_id = source
     # The ledger keeps whole seconds: the first answer and every replay must show the same instant.
@@ -94,8 +105,13 @@ def _credit(
             raise InvalidState("the member was erased", member_id=member_id)
         transaction_id = str(ULID.from_datetime(now))
         points = points_for(member)
+        refusal = velocity_refusal(member, config, points, now)
+        if refusal is not None:
+            # The earn changes nothing; only the admins' flag is written, on its own (see flag_member).
+            store.flag_member(program_id, member_id, "velocity")
+            raise refusal
         lot = new_lot(config, transaction_id, f"{source_kind}#{source_id}", points, occurred_at, member.tier, now)
-        after, reached = credit(member, config, lot, now)
+        after, reached = credit(member, config, lot, now, order_amount)
         rule_id = "base_rate" if source_kind == "order" else f"activity:{details.get('activity_type')}"
         expires_at = lot.expires_at.isoformat() if lot.expires_at else None
         entry = LedgerEntry(

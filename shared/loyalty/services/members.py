@@ -8,7 +8,7 @@ from typing import Any
 
 from ulid import ULID
 
-from loyalty.domain.identity import normalise_email, normalise_phone
+from loyalty.domain.identity import mailbox, normalise_email, normalise_phone
 from loyalty.domain.ledger import PROFILE_FIELDS, Member
 from loyalty.domain.program import ProgramConfig
 from loyalty.errors import InvalidState, MemberExists, NotFound
@@ -22,8 +22,28 @@ from loyalty.store.store import Cancelled, Identity, LoyaltyStore
 
 
 def identities(member: Member) -> list[Identity]:
-    found = [Identity("email", member.email)] if member.email else []
+    """The uniqueness markers of a member: email, its mailbox, phone.
+
+    The mailbox marker refuses a second member for the same mailbox (a+promo@gmail.com after
+    a@gmail.com): such an account only serves to farm welcome bonuses and referral rewards, and a
+    person who forgot they enrolled is better told so than given a second, split balance.
+    """
+    found = [Identity("email", member.email), Identity("mailbox", mailbox(member.email))] if member.email else []
     return found + ([Identity("phone", member.phone)] if member.phone else [])
+
+
+def identity_taken(cancelled: Cancelled) -> MemberExists | None:
+    """The 409 for markers another member holds (None: the transaction failed for another reason)."""
+    taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
+    same_mailbox = cancelled.failed("identity_mailbox") and "email" not in taken
+    if same_mailbox:
+        taken.insert(0, "email")
+    if not taken:
+        return None
+    message = f"{' and '.join(taken)} already enrolled in this program"
+    if same_mailbox:
+        return MemberExists(message + " (the same mailbox)", fields=taken, match="same_mailbox")
+    return MemberExists(message, fields=taken)
 
 
 def birthday_due(member: Member) -> tuple[Due, ...]:
@@ -70,25 +90,28 @@ def enroll(store: LoyaltyStore, config: ProgramConfig, request: EnrollRequest, n
                     if stored is not None:
                         return stored, False
                 raise MemberExists("a member with this member_id exists", field="member_id") from cancelled
-            taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
-            if not taken:
+            taken = identity_taken(cancelled)
+            if taken is None:
                 raise
-            raise MemberExists(f"{' and '.join(taken)} already enrolled in this program", fields=taken) from cancelled
+            raise taken from cancelled
         return member, True
     raise AssertionError("unreachable")  # attempts() raises 503 when spent
 
 
-def get_member_view(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -> dict[str, Any]:
-    member, lots = store.get_member_and_open_lots(program_id, member_id)
+def get_member_view(
+    store: LoyaltyStore, config: ProgramConfig, member_id: str, now: datetime, *, for_admin: bool
+) -> dict[str, Any]:
+    member, lots = store.get_member_and_open_lots(config.program_id, member_id)
     if member is None:
         raise NotFound("member not found", member_id=member_id)
-    return member_view(member, lots, now)
+    return member_view(member, lots, now, config, for_admin=for_admin)
 
 
 def patch(
-    store: LoyaltyStore, program_id: str, member_id: str, request: PatchMemberRequest, now: datetime
+    store: LoyaltyStore, config: ProgramConfig, member_id: str, request: PatchMemberRequest, now: datetime
 ) -> dict[str, Any]:
     """Change profile, attributes or consents; a new email or phone moves its uniqueness marker."""
+    program_id = config.program_id
     changes = request.model_dump(exclude_unset=True)
     for _ in attempts():
         member = store.get_member(program_id, member_id)
@@ -125,13 +148,11 @@ def patch(
                 birthday,
             )
         except Cancelled as cancelled:
-            taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
-            if taken:
-                raise MemberExists(
-                    f"{' and '.join(taken)} already enrolled in this program", fields=taken
-                ) from cancelled
+            taken = identity_taken(cancelled)
+            if taken is not None:
+                raise taken from cancelled
             continue  # the profile changed meanwhile, or a transaction conflict: read again
-        return get_member_view(store, program_id, member_id, now)
+        return get_member_view(store, config, member_id, now, for_admin=True)
     raise AssertionError("unreachable")
 
 
@@ -160,8 +181,9 @@ def erase(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -
     raise AssertionError("unreachable")
 
 
-def export(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) -> dict[str, Any]:
+def export(store: LoyaltyStore, config: ProgramConfig, member_id: str, now: datetime) -> dict[str, Any]:
     """Everything held on the member, in readable form (data portability)."""
+    program_id = config.program_id
     items = store.member_items(program_id, member_id)
     profile = next((item for item in items if item["SK"] == "PROFILE"), None)
     if profile is None:
@@ -173,7 +195,8 @@ def export(store: LoyaltyStore, program_id: str, member_id: str, now: datetime) 
     )
     return {
         "exported_at": now.isoformat(),
-        "member": member_view(member, lots, now) | {"attributes": member.attributes, "consents": member.consents},
+        "member": member_view(member, lots, now, config, for_admin=True)
+        | {"attributes": member.attributes, "consents": member.consents},
         "transactions": [transaction_view(entry) for entry in entries],
         "lots": [lot_view(lot_from_item(item)) for item in items if "lot_points" in item],
     }

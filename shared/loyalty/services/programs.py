@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Tier
+from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Segment, Tier
 from loyalty.errors import NotFound
 from loyalty.services.retry import attempts, busy
 from loyalty.store import keys
@@ -70,10 +70,27 @@ def put_reward(
     return store.put_config(program_id, keys.reward_sk(reward_id), reward.model_dump(mode="json"), now)
 
 
+def put_segment(
+    store: LoyaltyStore, cache: ProgramCache, program_id: str, segment_id: str, segment: Segment, now: datetime
+) -> bool:
+    cache.get(store, program_id)
+    return store.put_config(program_id, keys.segment_sk(segment_id), segment.model_dump(mode="json"), now)
+
+
+def segment_view(config: ProgramConfig, segment_id: str) -> dict[str, Any]:
+    segment = config.segments.get(segment_id)
+    if segment is None:
+        raise NotFound("segment not found", segment_id=segment_id)
+    return {"segment_id": segment_id, **segment.model_dump(mode="json")}
+
+
 def program_view(config: ProgramConfig) -> dict[str, Any]:
     return {
         "program_id": config.program_id,
         **config.settings.model_dump(mode="json"),
         "tiers": {tier_id: tier.model_dump(mode="json") for tier_id, tier in config.tiers_by_threshold()},
         "rewards": {reward_id: reward.model_dump(mode="json") for reward_id, reward in sorted(config.rewards.items())},
+        "segments": {
+            segment_id: segment.model_dump(mode="json") for segment_id, segment in sorted(config.segments.items())
+        },
     }

@@ -70,7 +70,7 @@ def counter_totals(store: LoyaltyStore, program_id: str, reward_id: str, reward:
 
 
 def unavailable_reason(
-    reward: Reward, member: Member, reward_id: str, quantity: int, now: datetime
+    reward: Reward, member: Member, reward_id: str, quantity: int, now: datetime, config: ProgramConfig
 ) -> LoyaltyError | None:
     """Why this member cannot redeem the reward now, judged from config and profile alone."""
     if not reward.active:
@@ -83,7 +83,7 @@ def unavailable_reason(
     if reward.eligibility:
         from loyalty.domain.conditions import holds, member_context
 
-        context = {"member": member_context(member, now), "now": now}
+        context = {"member": member_context(member, now, config), "now": now}
         if not holds(reward.eligibility, context):
             return NotEligible("the member is not eligible for this reward", reward_id=reward_id)
     per_member = reward.limits.per_member
@@ -123,7 +123,7 @@ def redeem(
         try:
             if member.erased:
                 raise InvalidState("the member was erased", member_id=member_id)
-            reason = unavailable_reason(reward, member, request.reward_id, request.quantity, now)
+            reason = unavailable_reason(reward, member, request.reward_id, request.quantity, now, config)
             if reason is not None:
                 raise reason
             spends = spend_soonest_expiring_first(lots, cost, now)
@@ -317,7 +317,7 @@ def rewards_for_member(store: LoyaltyStore, config: ProgramConfig, member_id: st
     rewards = []
     for reward_id, reward in sorted(config.rewards.items()):
         cost = reward.cost_for(member.tier)
-        reason = unavailable_reason(reward, member, reward_id, 1, now)
+        reason = unavailable_reason(reward, member, reward_id, 1, now, config)
         if reason is None and reward.caps() != (None, None):
             counts = counter_totals(store, config.program_id, reward_id, reward)
             unit_cap, budget = reward.caps()

@@ -8,13 +8,19 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from loyalty.domain.conditions import member_context
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member
+from loyalty.domain.program import ProgramConfig
 
 EXPIRING_SOON_DAYS = 30
 
 
-def member_view(member: Member, lots: list[Lot], now: datetime) -> dict[str, Any]:
+def member_view(
+    member: Member, lots: list[Lot], now: datetime, config: ProgramConfig, *, for_admin: bool
+) -> dict[str, Any]:
+    """The profile with balance, aggregates and segments; fraud `flags` only for admins."""
     soon = now + timedelta(days=EXPIRING_SOON_DAYS)
+    context = member_context(member, now, config)
     expiring = [lot for lot in lots if lot.spendable(now) and lot.expires_at is not None and lot.expires_at <= soon]
     return {
         "program_id": member.program_id,
@@ -24,6 +30,12 @@ def member_view(member: Member, lots: list[Lot], now: datetime) -> dict[str, Any
         "balance": member.balance,
         "pending": member.pending,
         "lifetime_points": member.lifetime_points,
+        "spend_365d": {"amount": float(context["spend_365d"]), "currency": config.settings.currency},
+        "orders_365d": context["orders_365d"],
+        "days_since_enrollment": context["days_since_enrollment"],
+        "birthday_today": context["birthday_today"],
+        "segments": context["segments"],
+        **({"flags": member.flags} if for_admin else {}),
         "enrolled_at": member.enrolled_at.isoformat(),
         "last_activity_at": member.last_activity_at.isoformat() if member.last_activity_at else None,
         **{name: getattr(member, name) for name in PROFILE_FIELDS},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
@@ -30,6 +31,10 @@ def member_item(member: Member) -> dict[str, Any]:
         "lifetime_points": member.lifetime_points,
         "qualifying": member.qualifying,
         "reward_counts": member.reward_counts,
+        "spend": member.spend,
+        "orders": member.orders,
+        "velocity": member.velocity,
+        "flags": set(member.flags) or None,  # a string set: flags are added with ADD, each once
         "last_activity_at": keys.timestamp(member.last_activity_at) if member.last_activity_at else None,
         "version": member.version,
     }
@@ -50,6 +55,10 @@ def member_from_item(item: dict[str, Any]) -> Member:
         lifetime_points=item.get("lifetime_points", 0),
         qualifying=item.get("qualifying") or {},
         reward_counts=item.get("reward_counts") or {},
+        spend={month: Decimal(str(amount)) for month, amount in (item.get("spend") or {}).items()},
+        orders=item.get("orders") or {},
+        velocity=item.get("velocity") or {},
+        flags=sorted(item.get("flags") or ()),
         last_activity_at=_time(item.get("last_activity_at")),
         version=item.get("version", 0),
     )

@@ -30,6 +30,10 @@ def reward_sk(reward_id: str) -> str:
     return f"REWARD#{reward_id}"
 
 
+def segment_sk(segment_id: str) -> str:
+    return f"SEGMENT#{segment_id}"
+
+
 def member_pk(program_id: str, member_id: str) -> str:
     return f"PROG#{program_id}#MEM#{member_id}"
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
-from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Tier
+from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Segment, Tier
 from loyalty.errors import ValidationFailed
 from loyalty.store import keys
 from loyalty.store.dynamo import (
@@ -55,7 +55,7 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class Identity:
-    kind: str  # "email" | "phone"
+    kind: str  # "email" | "phone" | "mailbox" (the email's canonical mailbox)
     value: str
 
 
@@ -171,7 +171,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
     # ---------------------------------------------------------------- program config
 
     def load_program(self, program_id: str) -> ProgramConfig | None:
-        """Settings, tiers and rewards of a program in one Query."""
+        """Settings, tiers, rewards and segments of a program in one Query."""
         items = self._query_all(
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": to_attr(keys.program_pk(program_id))},
@@ -180,7 +180,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         settings = next((item for item in items if item["SK"] == keys.SETTINGS_SK), None)
         if settings is None:
             return None
-        prefix_tier, prefix_reward = keys.tier_sk(""), keys.reward_sk("")
+        prefix_tier, prefix_reward, prefix_segment = keys.tier_sk(""), keys.reward_sk(""), keys.segment_sk("")
         return ProgramConfig(
             program_id=program_id,
             settings=ProgramSettings.model_validate(settings["data"]),
@@ -193,6 +193,11 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 i["SK"][len(prefix_reward) :]: Reward.model_validate(i["data"])
                 for i in items
                 if i["SK"].startswith(prefix_reward)
+            },
+            segments={
+                i["SK"][len(prefix_segment) :]: Segment.model_validate(i["data"])
+                for i in items
+                if i["SK"].startswith(prefix_segment)
             },
         )
 
@@ -285,6 +290,8 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         }
 
     def _identity_delete(self, member: Member, identity: Identity) -> dict[str, Any]:
+        # Members enrolled before mailbox markers existed have none to release.
+        condition = "member_id = :m" + (" OR attribute_not_exists(PK)" if identity.kind == "mailbox" else "")
         return {
             "Delete": {
                 "Key": to_item(
@@ -293,7 +300,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                         "SK": keys.IDENTITY_SK,
                     }
                 ),
-                "ConditionExpression": "member_id = :m",
+                "ConditionExpression": condition,
                 "ExpressionAttributeValues": {":m": to_attr(member.member_id)},
             }
         }
@@ -416,6 +423,9 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             ":pending": pending,
             ":points": lot.points,
             ":qualifying": after.qualifying,
+            ":spend": after.spend,
+            ":orders": after.orders,
+            ":velocity": after.velocity,
             ":now": keys.timestamp(after.last_activity_at),
             ":one": 1,
             ":v": before.version,
@@ -424,6 +434,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         expression = (
             "SET balance = balance + :balance, pending = pending + :pending,"
             " lifetime_points = lifetime_points + :points, qualifying = :qualifying,"
+            " spend = :spend, orders = :orders, velocity = :velocity,"
             " last_activity_at = :now, version = version + :one"
         )
         if after.tier != before.tier:
@@ -463,6 +474,18 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             parts.append(("due", {"Put": {"Item": to_item(item)}}))
         parts += [due_part(before.program_id, before.member_id, change) for change in due]
         self._transact(parts)
+
+    def flag_member(self, program_id: str, member_id: str, flag: str) -> None:
+        """Add a fraud flag to a profile, alone: ADD to a set is idempotent and leaves the version
+        alone, so it neither disturbs concurrent earns nor counts as a ledger change."""
+        with transient_faults_as_unavailable():
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_item({"PK": keys.member_pk(program_id, member_id), "SK": keys.PROFILE}),
+                UpdateExpression="ADD flags :flag",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=to_item({":flag": {flag}}),
+            )
 
     def _spend_update(self, program_id: str, member_id: str, spend: Spend) -> dict[str, Any]:
         kind, _, source_id = spend.source.partition("#")
