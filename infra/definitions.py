@@ -85,6 +85,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", P, "admin"),
     Route("PUT", P + "/tiers/{tier_id}", "admin"),
     Route("PUT", P + "/rewards/{reward_id}", "admin"),
+    Route("PUT", P + "/earning-rules/{rule_id}", "admin"),
+    Route("GET", P + "/earning-rules/{rule_id}", "admin"),
     Route("POST", P + "/members", "enrollment"),
     Route("GET", M, "enrollment"),
     Route("PATCH", M, "enrollment"),

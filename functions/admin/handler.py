@@ -1,4 +1,4 @@
-"""Program admin: settings, tiers and rewards are data, changed without a deploy."""
+"""Program admin: settings, tiers, rewards and earning rules are data, changed without a deploy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from loyalty.api.app import api_handler, json_response
 from loyalty.api.runtime import runtime
-from loyalty.domain.program import ProgramSettings, Reward, Tier
+from loyalty.domain.program import EarningRule, ProgramSettings, Reward, Tier
 from loyalty.services import programs
 
 router = Router()
@@ -45,6 +45,21 @@ def put_reward(program_id: str, reward_id: str, reward: Annotated[Reward, Body()
     created = programs.put_reward(rt.store, rt.cache, program_id, reward_id, reward, rt.now())
     rt.cache.invalidate(rt.store, program_id)
     return json_response(201 if created else 200, {"reward_id": reward_id, **reward.model_dump(mode="json")})
+
+
+@router.put(PROGRAM + "/earning-rules/<rule_id>", tags=["admin"])
+def put_earning_rule(program_id: str, rule_id: str, rule: Annotated[EarningRule, Body()]) -> Response[str]:
+    rt = runtime()
+    created = programs.put_earning_rule(rt.store, rt.cache, program_id, rule_id, rule, rt.now())
+    rt.cache.invalidate(rt.store, program_id)
+    return json_response(201 if created else 200, {"rule_id": rule_id, **programs.rule_view(rule)})
+
+
+@router.get(PROGRAM + "/earning-rules/<rule_id>", tags=["admin"])
+def get_earning_rule(program_id: str, rule_id: str) -> Response[str]:
+    rt = runtime()
+    rt.cache.invalidate(rt.store, program_id)  # admins read what they just wrote
+    return json_response(200, programs.earning_rule_view(rt.program(program_id), rule_id))
 
 
 lambda_handler = api_handler(router)

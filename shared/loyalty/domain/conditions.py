@@ -59,7 +59,7 @@ def holds(expression: str, context: dict[str, Any]) -> bool:
     for name in CONTEXT_NAMES:
         value = context.get(name)
         if isinstance(value, datetime):
-            activation[name] = celtypes.TimestampType(value)
+            activation[name] = _local_timestamp(value)
         else:
             activation[name] = celpy.json_to_cel(_plain(value if value is not None else {}))
     try:
@@ -67,6 +67,24 @@ def holds(expression: str, context: dict[str, Any]) -> bool:
     except celpy.CELEvalError:
         return False
     return isinstance(result, celtypes.BoolType) and bool(result)
+
+
+@lru_cache(maxsize=1)
+def _local_timestamp_type() -> Any:
+    from celpy import celtypes
+
+    class LocalTimestamp(celtypes.TimestampType):
+        """A timestamp whose getters (`getDayOfWeek()`, `getHours()`...) default to its own time zone, not UTC."""
+
+        # The getters call self.tz_parse(name): an instance method may default to the instance's zone.
+        def tz_parse(self, tz_name: Any) -> Any:  # type: ignore[override]
+            return celtypes.TimestampType.tz_parse(tz_name) if tz_name else self.tzinfo
+
+    return LocalTimestamp
+
+
+def _local_timestamp(value: datetime) -> Any:
+    return _local_timestamp_type()(value)
 
 
 def member_context(member: Any, now: datetime) -> dict[str, Any]:

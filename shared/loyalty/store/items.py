@@ -30,6 +30,7 @@ def member_item(member: Member) -> dict[str, Any]:
         "lifetime_points": member.lifetime_points,
         "qualifying": member.qualifying,
         "reward_counts": member.reward_counts,
+        "rule_points": member.rule_points,
         "last_activity_at": keys.timestamp(member.last_activity_at) if member.last_activity_at else None,
         "version": member.version,
     }
@@ -50,6 +51,7 @@ def member_from_item(item: dict[str, Any]) -> Member:
         lifetime_points=item.get("lifetime_points", 0),
         qualifying=item.get("qualifying") or {},
         reward_counts=item.get("reward_counts") or {},
+        rule_points=item.get("rule_points") or {},
         last_activity_at=_time(item.get("last_activity_at")),
         version=item.get("version", 0),
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
-from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Tier
+from loyalty.domain.program import EarningRule, ProgramConfig, ProgramSettings, Reward, Tier
 from loyalty.errors import ValidationFailed
 from loyalty.store import keys
 from loyalty.store.dynamo import (
@@ -59,6 +59,16 @@ class RewardCounter:
     points: int
     unit_cap: int | None
     points_budget: int | None
+
+
+@dataclass(frozen=True)
+class RuleBudgetCounter:
+    """Points an earn takes from one shard of an earning rule's budget: its share is the condition."""
+
+    rule_id: str
+    shard: int
+    points: int
+    shard_budget: int
 
 
 def _cursor_encode(key: dict[str, Any] | None) -> str | None:
@@ -160,7 +170,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
     # ---------------------------------------------------------------- program config
 
     def load_program(self, program_id: str) -> ProgramConfig | None:
-        """Settings, tiers and rewards of a program in one Query."""
+        """Settings, tiers, rewards and earning rules of a program in one Query."""
         items = self._query_all(
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": to_attr(keys.program_pk(program_id))},
@@ -169,7 +179,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         settings = next((item for item in items if item["SK"] == keys.SETTINGS_SK), None)
         if settings is None:
             return None
-        prefix_tier, prefix_reward = keys.tier_sk(""), keys.reward_sk("")
+        prefix_tier, prefix_reward, prefix_rule = keys.tier_sk(""), keys.reward_sk(""), keys.earning_rule_sk("")
         return ProgramConfig(
             program_id=program_id,
             settings=ProgramSettings.model_validate(settings["data"]),
@@ -182,6 +192,11 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 i["SK"][len(prefix_reward) :]: Reward.model_validate(i["data"])
                 for i in items
                 if i["SK"].startswith(prefix_reward)
+            },
+            earning_rules={
+                i["SK"][len(prefix_rule) :]: EarningRule.model_validate(i["data"])
+                for i in items
+                if i["SK"].startswith(prefix_rule)
             },
         )
 
@@ -367,11 +382,13 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         outbox: list[dict[str, Any]],
         tier_review_at: datetime | None = None,
         due: tuple[Due, ...] = (),
+        budgets: tuple[RuleBudgetCounter, ...] = (),
     ) -> None:
-        """Ledger entry with its lot, and the profile's balance and tier: one transaction.
+        """Ledger entry with its lot, the profile's balance, tier and rule caps, and the earning
+        rules' budget counters: one transaction.
 
         The entry's own `attribute_not_exists` is the idempotency marker; the profile's
-        version makes the tier decision exact when two earns of one member race.
+        version makes the tier decision and the rule caps exact when two earns of one member race.
         """
         lot = entry.lot
         assert lot is not None
@@ -394,6 +411,9 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         if after.tier != before.tier:
             expression += ", tier = :tier"
             values[":tier"] = after.tier
+        if after.rule_points != before.rule_points:
+            expression += ", rule_points = :rule_points"
+            values[":rule_points"] = after.rule_points
         parts: list[tuple[str, dict[str, Any]]] = [
             (
                 "entry",
@@ -427,6 +447,19 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             item = self.tier_review_item(before.program_id, before.member_id, after.tier, tier_review_at)
             parts.append(("due", {"Put": {"Item": to_item(item)}}))
         parts += [due_part(before.program_id, before.member_id, change) for change in due]
+        parts += [
+            (
+                f"rule_budget:{budget.rule_id}:{budget.shard}",
+                self._sharded_counter_update(
+                    keys.rule_budget_key(before.program_id, budget.rule_id, budget.shard),
+                    quantity=1,
+                    points=budget.points,
+                    unit_cap=None,
+                    points_budget=budget.shard_budget,
+                ),
+            )
+            for budget in budgets
+        ]
         self._transact(parts)
 
     def _spend_update(self, program_id: str, member_id: str, spend: Spend) -> dict[str, Any]:
@@ -537,16 +570,28 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         self._transact(parts)
 
     def _counter_update(self, program_id: str, counter: RewardCounter, sign: int) -> dict[str, Any]:
-        values: dict[str, Any] = {":q": sign * counter.quantity, ":p": sign * counter.points, ":zero": 0}
+        return self._sharded_counter_update(
+            keys.reward_counter_key(program_id, counter.reward_id, counter.shard),
+            sign * counter.quantity,
+            sign * counter.points,
+            counter.unit_cap if sign > 0 else None,
+            counter.points_budget if sign > 0 else None,
+        )
+
+    def _sharded_counter_update(
+        self, key: dict[str, str], quantity: int, points: int, unit_cap: int | None, points_budget: int | None
+    ) -> dict[str, Any]:
+        """Add to one counter shard (`redeemed` units, `points`), on condition that its shares of the caps hold."""
+        values: dict[str, Any] = {":q": quantity, ":p": points, ":zero": 0}
         conditions = []
-        if sign > 0 and counter.unit_cap is not None:
+        if unit_cap is not None:
             conditions.append("(attribute_not_exists(redeemed) OR redeemed <= :unit_max)")
-            values[":unit_max"] = counter.unit_cap - counter.quantity
-        if sign > 0 and counter.points_budget is not None:
+            values[":unit_max"] = unit_cap - quantity
+        if points_budget is not None:
             conditions.append("(attribute_not_exists(points) OR points <= :points_max)")
-            values[":points_max"] = counter.points_budget - counter.points
+            values[":points_max"] = points_budget - points
         update: dict[str, Any] = {
-            "Key": to_item(keys.reward_counter_key(program_id, counter.reward_id, counter.shard)),
+            "Key": to_item(key),
             "UpdateExpression": "SET redeemed = if_not_exists(redeemed, :zero) + :q,"
             " points = if_not_exists(points, :zero) + :p",
             "ExpressionAttributeValues": to_item(values),
@@ -557,7 +602,14 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
 
     def reward_counters(self, program_id: str, reward_id: str, shards: int) -> list[dict[str, int]]:
         """Each counter shard's units and points, in shard order (zeros for a shard never written)."""
-        wanted = [keys.reward_counter_key(program_id, reward_id, n) for n in range(shards)]
+        return self._sharded_counters([keys.reward_counter_key(program_id, reward_id, n) for n in range(shards)])
+
+    def rule_budget_spent(self, program_id: str, rule_id: str, shards: int) -> list[int]:
+        """The points each shard of an earning rule's budget has given, in shard order."""
+        counts = self._sharded_counters([keys.rule_budget_key(program_id, rule_id, n) for n in range(shards)])
+        return [count["points"] for count in counts]
+
+    def _sharded_counters(self, wanted: list[dict[str, str]]) -> list[dict[str, int]]:
         found = {item["PK"]: item for item in self._batch_get(wanted)}
         return [
             {
