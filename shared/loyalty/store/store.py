@@ -71,6 +71,13 @@ class RuleBudgetCounter:
     shard_budget: int
 
 
+def _at_most(attribute: str, placeholder: str, most: int) -> str:
+    """A counter attribute is at most `most` (a missing one counts as 0, which a negative `most` refuses)."""
+    if most < 0:
+        return f"{attribute} <= {placeholder}"  # false when the attribute is missing: a change larger than the share
+    return f"(attribute_not_exists({attribute}) OR {attribute} <= {placeholder})"
+
+
 def _cursor_encode(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
 
@@ -585,10 +592,10 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         values: dict[str, Any] = {":q": quantity, ":p": points, ":zero": 0}
         conditions = []
         if unit_cap is not None:
-            conditions.append("(attribute_not_exists(redeemed) OR redeemed <= :unit_max)")
+            conditions.append(_at_most("redeemed", ":unit_max", unit_cap - quantity))
             values[":unit_max"] = unit_cap - quantity
         if points_budget is not None:
-            conditions.append("(attribute_not_exists(points) OR points <= :points_max)")
+            conditions.append(_at_most("points", ":points_max", points_budget - points))
             values[":points_max"] = points_budget - points
         update: dict[str, Any] = {
             "Key": to_item(key),
