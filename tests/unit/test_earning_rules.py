@@ -285,3 +285,10 @@ def test_a_budget_plan_takes_from_shards_with_room() -> None:
 def test_the_local_day_of_a_cap_is_the_programs() -> None:
     cfg = config({}, timezone="Europe/Berlin")
     assert rules.local_time(cfg, utc(2026, 11, 22, 23, 30)) == datetime(2026, 11, 23, 0, 30, tzinfo=BERLIN)
+
+
+def test_a_condition_nested_too_deeply_to_evaluate_is_refused_when_saved() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        rule(effect={"type": "fixed", "points": 5}, condition="-" * 500 + "1")
+    assert refused.value.details["max_depth"] == 200
+    assert rule(effect={"type": "fixed", "points": 5}, condition="-" * 10 + "1").condition is not None

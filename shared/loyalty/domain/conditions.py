@@ -21,6 +21,17 @@ from typing import Any
 from loyalty.errors import ValidationFailed
 
 CONTEXT_NAMES = frozenset({"member", "order", "activity", "now"})
+# cel-python evaluates recursively: a deeper tree would fail every evaluation with a RecursionError.
+MAX_DEPTH = 200
+
+
+def _depth(tree: Any) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [(child, depth + 1) for child in getattr(node, "children", ())]
+    return deepest
 
 
 @lru_cache(maxsize=1024)
@@ -32,6 +43,8 @@ def _program(expression: str) -> Any:
         tree = environment.compile(expression)
     except celpy.CELParseError as error:
         raise ValidationFailed("the condition is not valid CEL", expression=expression, reason=str(error)) from error
+    if _depth(tree) > MAX_DEPTH:
+        raise ValidationFailed("the condition is nested too deeply", expression=expression, max_depth=MAX_DEPTH)
     names = {str(node.children[0]) for node in tree.iter_subtrees() if node.data == "ident"}
     unknown = sorted(names - CONTEXT_NAMES)
     if unknown:
