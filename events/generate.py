@@ -84,6 +84,23 @@ API_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "api_admin_get_segment",
         "params": {"program_id": "demo", "segment_id": "big_spenders"},
     },
+    ("PUT", P + "/earning-rules/{rule_id}"): {
+        "name": "api_admin_put_earning_rule",
+        "params": {"program_id": "demo", "rule_id": "german-monday"},
+        "body": {
+            "name": "Double points for German customers on Mondays",
+            "trigger": "order",
+            "condition": 'member.country == "DE" && now.getDayOfWeek() == 1',
+            "effect": {"type": "multiplier", "factor": 2},
+            "items": {"exclude_categories": ["gift-cards"]},
+            "budget": 100000,
+            "active": True,
+        },
+    },
+    ("GET", P + "/earning-rules/{rule_id}"): {
+        "name": "api_admin_get_earning_rule",
+        "params": {"program_id": "demo", "rule_id": "german-monday"},
+    },
     ("POST", P + "/members"): {
         "name": "api_enrollment_post_member",
         "params": {"program_id": "demo"},

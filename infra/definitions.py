@@ -87,6 +87,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", P + "/rewards/{reward_id}", "admin"),
     Route("PUT", P + "/segments/{segment_id}", "admin"),
     Route("GET", P + "/segments/{segment_id}", "admin"),
+    Route("PUT", P + "/earning-rules/{rule_id}", "admin"),
+    Route("GET", P + "/earning-rules/{rule_id}", "admin"),
     Route("POST", P + "/members", "enrollment"),
     Route("GET", M, "enrollment"),
     Route("PATCH", M, "enrollment"),

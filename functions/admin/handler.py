@@ -1,4 +1,4 @@
-"""Program admin: settings, tiers, rewards and segments are data, changed without a deploy."""
+"""Program admin: settings, tiers, rewards, earning rules and segments are data, changed without a deploy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from loyalty.api.app import api_handler, json_response
 from loyalty.api.runtime import runtime
-from loyalty.domain.program import ProgramSettings, Reward, Segment, Tier
+from loyalty.domain.program import EarningRule, ProgramSettings, Reward, Segment, Tier
 from loyalty.services import programs
 
 router = Router()
@@ -60,6 +60,21 @@ def get_segment(program_id: str, segment_id: str) -> Response[str]:
     rt = runtime()
     rt.cache.invalidate(rt.store, program_id)  # admins read what they just wrote
     return json_response(200, programs.segment_view(rt.program(program_id), segment_id))
+
+
+@router.put(PROGRAM + "/earning-rules/<rule_id>", tags=["admin"])
+def put_earning_rule(program_id: str, rule_id: str, rule: Annotated[EarningRule, Body()]) -> Response[str]:
+    rt = runtime()
+    created = programs.put_earning_rule(rt.store, rt.cache, program_id, rule_id, rule, rt.now())
+    rt.cache.invalidate(rt.store, program_id)
+    return json_response(201 if created else 200, {"rule_id": rule_id, **programs.rule_view(rule)})
+
+
+@router.get(PROGRAM + "/earning-rules/<rule_id>", tags=["admin"])
+def get_earning_rule(program_id: str, rule_id: str) -> Response[str]:
+    rt = runtime()
+    rt.cache.invalidate(rt.store, program_id)  # admins read what they just wrote
+    return json_response(200, programs.earning_rule_view(rt.program(program_id), rule_id))
 
 
 lambda_handler = api_handler(router)

@@ -97,6 +97,7 @@ def strict(start_local_stack: Callable[..., RunningStack]) -> Iterator[Stack]:
     stack.signed("PUT", f"{program}/tiers/bronze", {"name": "Bronze", "threshold": 0})
     stack.signed("PUT", f"{program}/rewards/coffee", {"name": "Coffee", "type": "product", "cost": 100})
     stack.signed("PUT", f"{program}/segments/all", {"name": "Everyone", "condition": "true"})
+    stack.signed("PUT", f"{program}/earning-rules/survey", SURVEY_RULE)
     occurred_at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     for member_id, points in MEMBERS.items():
         stack.signed("POST", f"{program}/members", {"member_id": member_id, "email": f"{member_id}@example.com"})
@@ -131,6 +132,15 @@ class Spec:
         return stack.call(method, self.path(stack), {**self.headers(), **headers}, body)
 
 
+# A rule for an activity no test posts: it changes no balance the tests read.
+SURVEY_RULE = {
+    "name": "Survey",
+    "trigger": "activity",
+    "activity_type": "survey",
+    "effect": {"type": "fixed", "points": 5},
+}
+
+
 def _unique() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -157,6 +167,8 @@ SPECS: dict[tuple[str, str], Spec] = {
         lambda s: f"{PROGRAM}/segments/de", lambda: {"name": "Germany", "condition": 'member.country == "DE"'}
     ),
     ("GET", P + "/segments/{segment_id}"): Spec(lambda s: f"{PROGRAM}/segments/all"),
+    ("PUT", P + "/earning-rules/{rule_id}"): Spec(lambda s: f"{PROGRAM}/earning-rules/survey", lambda: SURVEY_RULE),
+    ("GET", P + "/earning-rules/{rule_id}"): Spec(lambda s: f"{PROGRAM}/earning-rules/survey"),
     ("POST", P + "/members"): Spec(lambda s: f"{PROGRAM}/members", lambda: {"email": f"{_unique()}@example.net"}),
     ("GET", M): Spec(lambda s: ANN),
     ("PATCH", M): Spec(lambda s: ANN, lambda: {"first_name": "Ann"}),

@@ -29,6 +29,17 @@ if TYPE_CHECKING:
 
 CONTEXT_NAMES = frozenset({"member", "order", "activity", "now"})
 SEGMENT_NAMES = frozenset({"member", "now"})
+# cel-python evaluates recursively: a deeper tree would fail every evaluation with a RecursionError.
+MAX_DEPTH = 200
+
+
+def _depth(tree: Any) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [(child, depth + 1) for child in getattr(node, "children", ())]
+    return deepest
 
 
 @lru_cache(maxsize=1024)
@@ -40,6 +51,8 @@ def _program(expression: str, allowed: frozenset[str] = CONTEXT_NAMES) -> Any:
         tree = environment.compile(expression)
     except celpy.CELParseError as error:
         raise ValidationFailed("the condition is not valid CEL", expression=expression, reason=str(error)) from error
+    if _depth(tree) > MAX_DEPTH:
+        raise ValidationFailed("the condition is nested too deeply", expression=expression, max_depth=MAX_DEPTH)
     names = {str(node.children[0]) for node in tree.iter_subtrees() if node.data == "ident"}
     unknown = sorted(names - allowed)
     if unknown:
@@ -67,7 +80,7 @@ def holds(expression: str, context: dict[str, Any]) -> bool:
     for name in CONTEXT_NAMES:
         value = context.get(name)
         if isinstance(value, datetime):
-            activation[name] = celtypes.TimestampType(value)
+            activation[name] = _local_timestamp(value)
         else:
             activation[name] = celpy.json_to_cel(_plain(value if value is not None else {}))
     try:
@@ -75,6 +88,24 @@ def holds(expression: str, context: dict[str, Any]) -> bool:
     except celpy.CELEvalError:
         return False
     return isinstance(result, celtypes.BoolType) and bool(result)
+
+
+@lru_cache(maxsize=1)
+def _local_timestamp_type() -> Any:
+    from celpy import celtypes
+
+    class LocalTimestamp(celtypes.TimestampType):
+        """A timestamp whose getters (`getDayOfWeek()`, `getHours()`...) default to its own time zone, not UTC."""
+
+        # The getters call self.tz_parse(name): an instance method may default to the instance's zone.
+        def tz_parse(self, tz_name: Any) -> Any:  # type: ignore[override]
+            return celtypes.TimestampType.tz_parse(tz_name) if tz_name else self.tzinfo
+
+    return LocalTimestamp
+
+
+def _local_timestamp(value: datetime) -> Any:
+    return _local_timestamp_type()(value)
 
 
 def member_context(member: Member, now: datetime, config: ProgramConfig) -> dict[str, Any]:

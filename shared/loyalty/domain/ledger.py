@@ -49,6 +49,8 @@ class Member:
     # profile carries what a tier decision needs, so no earn reads the ledger.
     qualifying: dict[str, int] = field(default_factory=dict)
     reward_counts: dict[str, int] = field(default_factory=dict)
+    # Points per capped earning rule and local day (YYYY-MM-DD), pruned to the rule's cap window.
+    rule_points: dict[str, dict[str, int]] = field(default_factory=dict)
     last_activity_at: datetime | None = None
     # Order spend (program currency) and order count per calendar month (YYYY-MM), pruned to the
     # months the 365-day window touches (13 at most): segments read them without a ledger scan.

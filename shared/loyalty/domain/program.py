@@ -1,9 +1,9 @@
-"""Program configuration: settings, tiers, rewards and segments, as validated data (no AWS)."""
+"""Program configuration: settings, tiers, rewards, earning rules and segments, as validated data (no AWS)."""
 
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -21,7 +21,7 @@ from decimal import (
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 
@@ -68,6 +68,15 @@ def _check_storable(value: _T) -> _T:
 # A free-form map (member attributes, metadata, message templates) stored as a DynamoDB map, whatever
 # its depth: DynamoDB refuses empty attribute names at any depth and numbers it cannot hold (a 500 then).
 Storable = AfterValidator(_check_storable)
+
+
+def known_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"{value} is not an IANA time zone") from error
+    return value
+
 
 _ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
 
@@ -153,11 +162,7 @@ class ProgramSettings(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"{value} is not an IANA time zone") from error
-        return value
+        return known_timezone(value)
 
     @field_validator("currency")
     @classmethod
@@ -227,25 +232,12 @@ class Reward(_Model):
         return (min(unit_caps) if unit_caps else None), self.limits.points_budget
 
     def counter_shards(self) -> int:
-        """How many counter items share the reward's caps (0: no caps, no counter).
-
-        Every redemption of a capped reward writes its counter: a reward taking a third of a
-        program's 2,000 redemptions/s would put ~700 writes/s on one item (a partition takes
-        1,000). Eight shards keep each under ~100; a small cap uses fewer, one unit each at least.
-        """
-        unit_cap, budget = self.caps()
-        if unit_cap is None and budget is None:
-            return 0
-        return max(1, min(COUNTER_SHARDS, unit_cap if unit_cap is not None else COUNTER_SHARDS))
+        """How many counter items share the reward's caps (0: no caps, no counter)."""
+        return counter_shards(*self.caps())
 
     def shard_caps(self, shard: int) -> tuple[int | None, int | None]:
         """The part of each cap that counter shard `shard` may use: the shares add up to the cap."""
-        shards = self.counter_shards()
-        unit_cap, budget = self.caps()
-        return (
-            None if unit_cap is None else share(unit_cap, shards, shard),
-            None if budget is None else share(budget, shards, shard),
-        )
+        return shard_caps(*self.caps(), self.counter_shards(), shard)
 
 
 COUNTER_SHARDS = 8
@@ -269,6 +261,144 @@ def share(total: int, parts: int, index: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
 
+def counter_shards(unit_cap: int | None, budget: int | None) -> int:
+    """How many counter items share a unit cap and a points budget (0: no caps, no counter).
+
+    Every write under a cap (a redemption of a capped reward, an earn through a budgeted rule)
+    updates its counter: a reward taking a third of a program's 2,000 redemptions/s would put
+    ~700 writes/s on one item (a partition takes 1,000). Eight shards keep each under ~100; a
+    small unit cap uses fewer, one unit each at least.
+    """
+    if unit_cap is None and budget is None:
+        return 0
+    return max(1, min(COUNTER_SHARDS, unit_cap if unit_cap is not None else COUNTER_SHARDS))
+
+
+def shard_caps(unit_cap: int | None, budget: int | None, shards: int, shard: int) -> tuple[int | None, int | None]:
+    """The part of each cap that counter shard `shard` of `shards` may use: the shares add up to the cap."""
+    return (
+        None if unit_cap is None else share(unit_cap, shards, shard),
+        None if budget is None else share(budget, shards, shard),
+    )
+
+
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+WEEKDAYS: tuple[Weekday, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=200)]
+
+
+class PerAmountEffect(_Model):
+    """`points` per `per_amount` of the eligible lines' value."""
+
+    type: Literal["per_amount"]
+    points: int = Field(ge=1, le=1_000_000)
+    per_amount: Decimal = Field(Decimal(1), gt=0, le=1_000_000)
+
+
+class FixedEffect(_Model):
+    type: Literal["fixed"]
+    points: int = Field(ge=1, le=1_000_000)
+
+
+class MultiplierEffect(_Model):
+    """The base-rate points of the eligible lines, times `factor` (the rule gives the extra)."""
+
+    type: Literal["multiplier"]
+    factor: Decimal = Field(gt=1, le=100)
+
+
+RuleEffect = Annotated[PerAmountEffect | FixedEffect | MultiplierEffect, Field(discriminator="type")]
+
+
+class ItemFilter(_Model):
+    """Which order lines a rule counts: in a listed category or sku (when any are listed), not excluded."""
+
+    categories: Names = Field(default_factory=list)
+    skus: Names = Field(default_factory=list)
+    exclude_categories: Names = Field(default_factory=list)
+    exclude_skus: Names = Field(default_factory=list)
+
+
+class RuleCaps(_Model):
+    """At most `points` from the rule per member within any `period_days` days."""
+
+    points: int = Field(ge=1, le=10**9)
+    period_days: int = Field(ge=1, le=366)
+
+
+class RuleSchedule(_Model):
+    """When a rule runs: on these local weekdays, between these local hours (`from` > `to` spans midnight)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1, max_length=7)
+    from_: time | None = Field(None, alias="from")
+    to: time | None = None
+    timezone: str | None = Field(None, max_length=64)  # None: the program's
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return None if value is None else known_timezone(value)
+
+    @model_validator(mode="after")
+    def _hours(self) -> RuleSchedule:
+        if (self.from_ is None) != (self.to is None):
+            raise ValueError("a schedule takes both `from` and `to`, or neither")
+        if self.from_ is not None and self.from_ == self.to:
+            raise ValueError("`from` and `to` must differ")
+        return self
+
+
+class EarningRule(_Model):
+    """What `PUT .../earning-rules/{rule_id}` takes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    trigger: Literal["order", "activity"]
+    activity_type: Identifier | None = None
+    condition: str | None = Field(None, max_length=2000)
+    effect: RuleEffect
+    items: ItemFilter | None = None
+    caps: RuleCaps | None = None
+    budget: int | None = Field(None, ge=1, le=10**12)  # points the rule may ever give, over all members
+    schedule: RuleSchedule | None = None
+    active: bool = True
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    priority: int = Field(0, ge=-1000, le=1000)  # lower first in `applied_rules`
+
+    @field_validator("condition")
+    @classmethod
+    def _valid_condition(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from loyalty.domain.conditions import check  # only saving or running a condition pays for CEL
+
+        return check(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EarningRule:
+        if self.trigger == "activity":
+            if self.activity_type is None:
+                raise ValueError("an activity rule names its activity_type")
+            if not isinstance(self.effect, FixedEffect):
+                raise ValueError("an activity has no amount: an activity rule's effect is fixed")
+            if self.items is not None:
+                raise ValueError("an activity has no order lines: items apply to order rules only")
+        elif self.activity_type is not None:
+            raise ValueError("activity_type applies to activity rules only")
+        if self.valid_from and self.valid_until and self.valid_from >= self.valid_until:
+            raise ValueError("valid_from must be before valid_until")
+        return self
+
+    def budget_shards(self) -> int:
+        """How many counter items share the rule's points budget (0: no budget)."""
+        return counter_shards(None, self.budget)
+
+    def shard_budget(self, shard: int) -> int | None:
+        return shard_caps(None, self.budget, self.budget_shards(), shard)[1]
+
+
 class ProgramConfig(BaseModel):
     """Everything stored under one program, loaded together and cached."""
 
@@ -277,6 +407,7 @@ class ProgramConfig(BaseModel):
     tiers: dict[str, Tier] = Field(default_factory=dict)
     rewards: dict[str, Reward] = Field(default_factory=dict)
     segments: dict[str, Segment] = Field(default_factory=dict)
+    earning_rules: dict[str, EarningRule] = Field(default_factory=dict)
 
     def tiers_by_threshold(self) -> list[tuple[str, Tier]]:
         return sorted(self.tiers.items(), key=lambda item: (item[1].threshold, item[0]))

@@ -30,7 +30,8 @@ def answer(entry: LedgerEntry, program_id: str) -> dict[str, Any]:
             "balance": after.get("balance"),
             "pending": after.get("pending"),
             "tier": after.get("tier"),
-            "applied_rules": after.get("rules", []),
+            # The entry keeps each rule's points per order line too (for refunds); the answer names rules and points.
+            "applied_rules": [{"rule_id": r["rule_id"], "points": r["points"]} for r in after.get("rules", [])],
             "lot": {
                 "lot_id": lot.lot_id,
                 "available_at": lot.available_at.isoformat(),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Segment, Tier
+from loyalty.domain.program import EarningRule, ProgramConfig, ProgramSettings, Reward, Segment, Tier
 from loyalty.errors import NotFound
 from loyalty.services.retry import attempts, busy
 from loyalty.store import keys
@@ -84,6 +84,24 @@ def segment_view(config: ProgramConfig, segment_id: str) -> dict[str, Any]:
     return {"segment_id": segment_id, **segment.model_dump(mode="json")}
 
 
+def put_earning_rule(
+    store: LoyaltyStore, cache: ProgramCache, program_id: str, rule_id: str, rule: EarningRule, now: datetime
+) -> bool:
+    cache.get(store, program_id)
+    return store.put_config(program_id, keys.earning_rule_sk(rule_id), rule_view(rule), now)
+
+
+def rule_view(rule: EarningRule) -> dict[str, Any]:
+    return rule.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def earning_rule_view(config: ProgramConfig, rule_id: str) -> dict[str, Any]:
+    rule = config.earning_rules.get(rule_id)
+    if rule is None:
+        raise NotFound("earning rule not found", rule_id=rule_id)
+    return {"rule_id": rule_id, **rule_view(rule)}
+
+
 def program_view(config: ProgramConfig) -> dict[str, Any]:
     return {
         "program_id": config.program_id,
@@ -93,4 +111,5 @@ def program_view(config: ProgramConfig) -> dict[str, Any]:
         "segments": {
             segment_id: segment.model_dump(mode="json") for segment_id, segment in sorted(config.segments.items())
         },
+        "earning_rules": {rule_id: rule_view(rule) for rule_id, rule in sorted(config.earning_rules.items())},
     }

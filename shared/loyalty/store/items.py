@@ -35,6 +35,7 @@ def member_item(member: Member) -> dict[str, Any]:
         "orders": member.orders,
         "velocity": member.velocity,
         "flags": set(member.flags) or None,  # a string set: flags are added with ADD, each once
+        "rule_points": member.rule_points,
         "last_activity_at": keys.timestamp(member.last_activity_at) if member.last_activity_at else None,
         "version": member.version,
     }
@@ -59,6 +60,7 @@ def member_from_item(item: dict[str, Any]) -> Member:
         orders=item.get("orders") or {},
         velocity=item.get("velocity") or {},
         flags=sorted(item.get("flags") or ()),
+        rule_points=item.get("rule_points") or {},
         last_activity_at=_time(item.get("last_activity_at")),
         version=item.get("version", 0),
     )

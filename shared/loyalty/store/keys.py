@@ -50,9 +50,22 @@ def identity_pk(program_id: str, kind: str, value: str) -> str:
 IDENTITY_SK = "IDENTITY"
 
 
-def reward_counter_key(program_id: str, reward_id: str, shard: int) -> dict[str, str]:
+def earning_rule_sk(rule_id: str) -> str:
+    return f"RULE#{rule_id}"
+
+
+def counter_key(program_id: str, owner: str, owner_id: str, shard: int) -> dict[str, str]:
+    """One shard of a capped thing's counter (a reward's stock and budget, a rule's points budget)."""
     # The shard is in the partition key: shards under one partition key would share its write limit.
-    return {"PK": f"PROG#{program_id}#REWARD#{reward_id}#{shard}", "SK": "COUNTER"}
+    return {"PK": f"PROG#{program_id}#{owner}#{owner_id}#{shard}", "SK": "COUNTER"}
+
+
+def reward_counter_key(program_id: str, reward_id: str, shard: int) -> dict[str, str]:
+    return counter_key(program_id, "REWARD", reward_id, shard)
+
+
+def rule_budget_key(program_id: str, rule_id: str, shard: int) -> dict[str, str]:
+    return counter_key(program_id, "RULE", rule_id, shard)
 
 
 def timestamp(moment: datetime | None) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
-from loyalty.domain.program import ProgramConfig, ProgramSettings, Reward, Segment, Tier
+from loyalty.domain.program import EarningRule, ProgramConfig, ProgramSettings, Reward, Segment, Tier
 from loyalty.errors import ValidationFailed
 from loyalty.store import keys
 from loyalty.store.dynamo import (
@@ -40,8 +40,9 @@ class Cancelled(Exception):
         super().__init__(", ".join(named) or "transaction cancelled")
 
     def failed(self, part: str) -> bool:
-        """The part's condition failed (a conflict on it is not a failed condition)."""
-        return part in self.failures
+        """The condition of `part` (or of a part `part:<detail>`, e.g. one budget shard) failed; a
+        conflict on it is not a failed condition."""
+        return any(name == part or name.startswith(part + ":") for name in self.failures)
 
     def existing(self, part: str) -> dict[str, Any] | None:
         return self.failures.get(part)
@@ -69,6 +70,23 @@ class RewardCounter:
     points: int
     unit_cap: int | None
     points_budget: int | None
+
+
+@dataclass(frozen=True)
+class RuleBudgetCounter:
+    """Points an earn takes from one shard of an earning rule's budget: its share is the condition."""
+
+    rule_id: str
+    shard: int
+    points: int
+    shard_budget: int
+
+
+def _at_most(attribute: str, placeholder: str, most: int) -> str:
+    """A counter attribute is at most `most` (a missing one counts as 0, which a negative `most` refuses)."""
+    if most < 0:
+        return f"{attribute} <= {placeholder}"  # false when the attribute is missing: a change larger than the share
+    return f"(attribute_not_exists({attribute}) OR {attribute} <= {placeholder})"
 
 
 def _cursor_encode(key: dict[str, Any] | None) -> str | None:
@@ -171,7 +189,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
     # ---------------------------------------------------------------- program config
 
     def load_program(self, program_id: str) -> ProgramConfig | None:
-        """Settings, tiers, rewards and segments of a program in one Query."""
+        """Settings, tiers, rewards, earning rules and segments of a program in one Query."""
         items = self._query_all(
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": to_attr(keys.program_pk(program_id))},
@@ -180,7 +198,8 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         settings = next((item for item in items if item["SK"] == keys.SETTINGS_SK), None)
         if settings is None:
             return None
-        prefix_tier, prefix_reward, prefix_segment = keys.tier_sk(""), keys.reward_sk(""), keys.segment_sk("")
+        prefix_tier, prefix_reward = keys.tier_sk(""), keys.reward_sk("")
+        prefix_segment, prefix_rule = keys.segment_sk(""), keys.earning_rule_sk("")
         return ProgramConfig(
             program_id=program_id,
             settings=ProgramSettings.model_validate(settings["data"]),
@@ -198,6 +217,11 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 i["SK"][len(prefix_segment) :]: Segment.model_validate(i["data"])
                 for i in items
                 if i["SK"].startswith(prefix_segment)
+            },
+            earning_rules={
+                i["SK"][len(prefix_rule) :]: EarningRule.model_validate(i["data"])
+                for i in items
+                if i["SK"].startswith(prefix_rule)
             },
         )
 
@@ -409,11 +433,13 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         outbox: list[dict[str, Any]],
         tier_review_at: datetime | None = None,
         due: tuple[Due, ...] = (),
+        budgets: tuple[RuleBudgetCounter, ...] = (),
     ) -> None:
-        """Ledger entry with its lot, and the profile's balance and tier: one transaction.
+        """Ledger entry with its lot, the profile's balance, tier and rule caps, and the earning
+        rules' budget counters: one transaction.
 
         The entry's own `attribute_not_exists` is the idempotency marker; the profile's
-        version makes the tier decision exact when two earns of one member race.
+        version makes the tier decision and the rule caps exact when two earns of one member race.
         """
         lot = entry.lot
         assert lot is not None
@@ -440,6 +466,9 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         if after.tier != before.tier:
             expression += ", tier = :tier"
             values[":tier"] = after.tier
+        if after.rule_points != before.rule_points:
+            expression += ", rule_points = :rule_points"
+            values[":rule_points"] = after.rule_points
         parts: list[tuple[str, dict[str, Any]]] = [
             (
                 "entry",
@@ -473,6 +502,19 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             item = self.tier_review_item(before.program_id, before.member_id, after.tier, tier_review_at)
             parts.append(("due", {"Put": {"Item": to_item(item)}}))
         parts += [due_part(before.program_id, before.member_id, change) for change in due]
+        parts += [
+            (
+                f"rule_budget:{budget.rule_id}:{budget.shard}",
+                self._sharded_counter_update(
+                    keys.rule_budget_key(before.program_id, budget.rule_id, budget.shard),
+                    quantity=1,
+                    points=budget.points,
+                    unit_cap=None,
+                    points_budget=budget.shard_budget,
+                ),
+            )
+            for budget in budgets
+        ]
         self._transact(parts)
 
     def flag_member(self, program_id: str, member_id: str, flag: str) -> None:
@@ -598,16 +640,28 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         self._transact(parts)
 
     def _counter_update(self, program_id: str, counter: RewardCounter, sign: int) -> dict[str, Any]:
-        values: dict[str, Any] = {":q": sign * counter.quantity, ":p": sign * counter.points, ":zero": 0}
+        return self._sharded_counter_update(
+            keys.reward_counter_key(program_id, counter.reward_id, counter.shard),
+            sign * counter.quantity,
+            sign * counter.points,
+            counter.unit_cap if sign > 0 else None,
+            counter.points_budget if sign > 0 else None,
+        )
+
+    def _sharded_counter_update(
+        self, key: dict[str, str], quantity: int, points: int, unit_cap: int | None, points_budget: int | None
+    ) -> dict[str, Any]:
+        """Add to one counter shard (`redeemed` units, `points`), on condition that its shares of the caps hold."""
+        values: dict[str, Any] = {":q": quantity, ":p": points, ":zero": 0}
         conditions = []
-        if sign > 0 and counter.unit_cap is not None:
-            conditions.append("(attribute_not_exists(redeemed) OR redeemed <= :unit_max)")
-            values[":unit_max"] = counter.unit_cap - counter.quantity
-        if sign > 0 and counter.points_budget is not None:
-            conditions.append("(attribute_not_exists(points) OR points <= :points_max)")
-            values[":points_max"] = counter.points_budget - counter.points
+        if unit_cap is not None:
+            conditions.append(_at_most("redeemed", ":unit_max", unit_cap - quantity))
+            values[":unit_max"] = unit_cap - quantity
+        if points_budget is not None:
+            conditions.append(_at_most("points", ":points_max", points_budget - points))
+            values[":points_max"] = points_budget - points
         update: dict[str, Any] = {
-            "Key": to_item(keys.reward_counter_key(program_id, counter.reward_id, counter.shard)),
+            "Key": to_item(key),
             "UpdateExpression": "SET redeemed = if_not_exists(redeemed, :zero) + :q,"
             " points = if_not_exists(points, :zero) + :p",
             "ExpressionAttributeValues": to_item(values),
@@ -618,7 +672,14 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
 
     def reward_counters(self, program_id: str, reward_id: str, shards: int) -> list[dict[str, int]]:
         """Each counter shard's units and points, in shard order (zeros for a shard never written)."""
-        wanted = [keys.reward_counter_key(program_id, reward_id, n) for n in range(shards)]
+        return self._sharded_counters([keys.reward_counter_key(program_id, reward_id, n) for n in range(shards)])
+
+    def rule_budget_spent(self, program_id: str, rule_id: str, shards: int) -> list[int]:
+        """The points each shard of an earning rule's budget has given, in shard order."""
+        counts = self._sharded_counters([keys.rule_budget_key(program_id, rule_id, n) for n in range(shards)])
+        return [count["points"] for count in counts]
+
+    def _sharded_counters(self, wanted: list[dict[str, str]]) -> list[dict[str, int]]:
         found = {item["PK"]: item for item in self._batch_get(wanted)}
         return [
             {
