@@ -448,26 +448,7 @@ def test_a_timeout_after_the_write_applied_then_the_clients_retry_gives_one_effe
     assert_one_effect(scenario, api, store, dynamodb, request, 200)
 
 
-CONFLICT_SCENARIOS = [
-    pytest.param(
-        BY_NAME["enroll"],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: a TransactionConflict on any item (profile, email marker, welcome due item) answers 409 "
-            "member_exists (services/members.py enroll treats every Cancelled without an existing profile as taken)",
-        ),
-    ),
-    pytest.param(
-        BY_NAME["patch"],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: a TransactionConflict on the new email's marker answers 409 member_exists "
-            "(services/members.py patch: cancelled.failed('identity_email') also matches "
-            "'identity_email:TransactionConflict')",
-        ),
-    ),
-    *[s for s in SCENARIOS if s.transactional and s.name not in ("enroll", "patch")],
-]
+CONFLICT_SCENARIOS = [s for s in SCENARIOS if s.transactional]
 
 
 @pytest.mark.parametrize("scenario", CONFLICT_SCENARIOS, ids=lambda s: s.name)

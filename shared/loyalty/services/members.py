@@ -11,7 +11,7 @@ from ulid import ULID
 from loyalty.domain.identity import mailbox, normalise_email, normalise_phone
 from loyalty.domain.ledger import PROFILE_FIELDS, Member
 from loyalty.domain.program import ProgramConfig
-from loyalty.errors import InvalidState, MemberExists, NotFound
+from loyalty.errors import InvalidState, MemberExists, NotFound, Unavailable
 from loyalty.models import EnrollRequest, PatchMemberRequest
 from loyalty.services.events import event
 from loyalty.services.retry import attempts
@@ -33,9 +33,13 @@ def identities(member: Member) -> list[Identity]:
 
 
 def identity_taken(cancelled: Cancelled) -> MemberExists | None:
-    """The 409 for markers another member holds (None: the transaction failed for another reason)."""
-    taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
-    same_mailbox = cancelled.failed("identity_mailbox") and "email" not in taken
+    """The 409 for markers another member holds (None: the transaction failed for another reason).
+
+    Only a failed condition means taken: a part named "identity_email:TransactionConflict" lost a
+    race with another transaction, wrote nothing, and says nothing about who holds the address.
+    """
+    taken = [kind for kind in ("email", "phone") if f"identity_{kind}" in cancelled.failures]
+    same_mailbox = "identity_mailbox" in cancelled.failures and "email" not in taken
     if same_mailbox:
         taken.insert(0, "email")
     if not taken:
@@ -87,9 +91,13 @@ def enroll(store: LoyaltyStore, config: ProgramConfig, request: EnrollRequest, n
                 if stored is not None:
                     return stored, False
             raise MemberExists("a member with this member_id exists", field="member_id") from cancelled
-        raise identity_taken(cancelled) or MemberExists(
-            "identity already enrolled in this program", fields=[]
-        ) from cancelled
+        taken = identity_taken(cancelled)
+        if taken is None:
+            # Only a conflict with another transaction: nothing was written, and a retry is safe.
+            raise Unavailable(
+                "the enrollment met a concurrent change; nothing was written, retry", retry_after=1
+            ) from cancelled
+        raise taken from cancelled
     return member, True
 
 
