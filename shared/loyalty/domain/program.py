@@ -130,7 +130,8 @@ class MessageTemplate(_Model):
 
 class FraudLimits(_Model):
     """Velocity caps on earning, per member (None: no cap). Counted by when the earn is recorded,
-    not `occurred_at`, so a till uploading a day of sales late trips no cap it never broke."""
+    not by `occurred_at`, so back-dated orders cannot slip past a cap (a till's late batch upload
+    counts in the hour it arrives)."""
 
     max_earns_per_hour: int | None = Field(None, ge=1, le=1_000_000)
     max_points_per_day: int | None = Field(None, ge=1, le=10**12)

@@ -33,7 +33,11 @@ def identities(member: Member) -> list[Identity]:
 
 
 def identity_taken(cancelled: Cancelled) -> MemberExists | None:
-    """The 409 for markers another member holds (None: the transaction failed for another reason)."""
+    """The 409 for markers another member holds (None: the transaction failed for another reason).
+
+    Only a failed condition means taken: a marker that lost a race with another transaction
+    (TransactionConflict) wrote nothing and says nothing about who holds the address.
+    """
     taken = [kind for kind in ("email", "phone") if cancelled.failed(f"identity_{kind}")]
     same_mailbox = cancelled.failed("identity_mailbox") and "email" not in taken
     if same_mailbox:
