@@ -49,6 +49,8 @@ class Member:
     # profile carries what a tier decision needs, so no earn reads the ledger.
     qualifying: dict[str, int] = field(default_factory=dict)
     reward_counts: dict[str, int] = field(default_factory=dict)
+    # Points a refund clawed back that the member had already spent; the next credits pay it first.
+    debt: int = 0
     last_activity_at: datetime | None = None
     version: int = 0
 
@@ -169,8 +171,18 @@ def is_pending(config: ProgramConfig, lot: Lot, now: datetime) -> bool:
     return config.settings.pending_days > 0 and lot.available_at > now
 
 
+def settle_debt(member: Member, lot: Lot) -> int:
+    """A new lot pays the member's refund debt first: it keeps only the rest. Returns the points paid."""
+    paid = min(member.debt, lot.remaining)
+    lot.remaining -= paid
+    return paid
+
+
 def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tuple[Member, str | None]:
-    """The member after a credit, and the tier they reached if it is higher than before."""
+    """The member after a credit, and the tier they reached if it is higher than before.
+
+    Balance (or pending) grows by what the lot holds; the points `settle_debt` took from it pay the debt.
+    """
     qualifying = dict(member.qualifying)
     month = month_key(lot.earned_at)
     qualifying[month] = qualifying.get(month, 0) + lot.points
@@ -179,8 +191,9 @@ def credit(member: Member, config: ProgramConfig, lot: Lot, now: datetime) -> tu
     pending = is_pending(config, lot, now)
     after = replace(
         member,
-        balance=member.balance + (0 if pending else lot.points),
-        pending=member.pending + (lot.points if pending else 0),
+        balance=member.balance + (0 if pending else lot.remaining),
+        pending=member.pending + (lot.remaining if pending else 0),
+        debt=member.debt - (lot.points - lot.remaining),
         lifetime_points=member.lifetime_points + lot.points,
         qualifying=qualifying,
         last_activity_at=now,

@@ -1,4 +1,4 @@
-"""The answer to an earn, redemption or cancel, built from its ledger entry.
+"""The answer to an earn, refund, redemption or cancel, built from its ledger entry.
 
 The first call and every replay build the answer the same way from the stored entry, so a
 replay returns the first result by construction, and the entry stores no copy of it (a
@@ -31,6 +31,7 @@ def answer(entry: LedgerEntry, program_id: str) -> dict[str, Any]:
             "pending": after.get("pending"),
             "tier": after.get("tier"),
             "applied_rules": after.get("rules", []),
+            "debt_paid": after.get("debt_paid", 0),
             "lot": {
                 "lot_id": lot.lot_id,
                 "available_at": lot.available_at.isoformat(),
@@ -38,6 +39,19 @@ def answer(entry: LedgerEntry, program_id: str) -> dict[str, Any]:
             },
         }
     details = entry.details
+    if entry.kind == "reverse":
+        return {
+            "refund_id": entry.source_id,
+            "order_id": details.get("order_id"),
+            "transaction_id": entry.transaction_id,
+            "points": -entry.points,
+            "rules": details.get("rules", []),
+            "debt_added": details.get("debt_added", 0),
+            "balance": after.get("balance"),
+            "pending": after.get("pending"),
+            "debt": after.get("debt"),
+            "lots": lots,
+        }
     if entry.kind == "redeem":
         return {
             "redemption_id": entry.source_id,

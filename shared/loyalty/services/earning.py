@@ -8,7 +8,15 @@ from typing import Any
 
 from ulid import ULID
 
-from loyalty.domain.ledger import LedgerEntry, Member, credit, new_lot, points_for_amount, request_hash
+from loyalty.domain.ledger import (
+    LedgerEntry,
+    Member,
+    credit,
+    new_lot,
+    points_for_amount,
+    request_hash,
+    settle_debt,
+)
 from loyalty.domain.program import ProgramConfig
 from loyalty.errors import InvalidState, NotFound, ValidationFailed
 from loyalty.models import ActivityRequest, OrderRequest
@@ -39,7 +47,17 @@ def earn_for_order(
         fingerprint=request_hash(payload),
         occurred_at=order.occurred_at,
         points_for=lambda member: points_for_amount(config, order.amount, member.tier),
-        details={"amount": str(order.amount), "currency": order.currency, "channel": order.channel},
+        details={
+            "amount": str(order.amount),
+            "currency": order.currency,
+            "channel": order.channel,
+            # What a refund needs to attribute the order's points to its lines.
+            "lines": [
+                {"line_id": line.line_id, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+                for line in order.items
+            ]
+            or None,
+        },
         now=now,
     )
 
@@ -95,6 +113,7 @@ def _credit(
         transaction_id = str(ULID.from_datetime(now))
         points = points_for(member)
         lot = new_lot(config, transaction_id, f"{source_kind}#{source_id}", points, occurred_at, member.tier, now)
+        debt_paid = settle_debt(member, lot)  # refund debt first (see domain/refunds.py)
         after, reached = credit(member, config, lot, now)
         rule_id = "base_rate" if source_kind == "order" else f"activity:{details.get('activity_type')}"
         expires_at = lot.expires_at.isoformat() if lot.expires_at else None
@@ -114,6 +133,7 @@ def _credit(
                 "pending": after.pending,
                 "tier": after.tier,
                 "rules": [{"rule_id": rule_id, "points": points}],
+                **({"debt": after.debt, "debt_paid": debt_paid} if debt_paid else {}),
             },
         )
         outbox = [

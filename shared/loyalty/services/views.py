@@ -23,6 +23,7 @@ def member_view(member: Member, lots: list[Lot], now: datetime) -> dict[str, Any
         "tier": member.tier,
         "balance": member.balance,
         "pending": member.pending,
+        "debt": member.debt,
         "lifetime_points": member.lifetime_points,
         "enrolled_at": member.enrolled_at.isoformat(),
         "last_activity_at": member.last_activity_at.isoformat() if member.last_activity_at else None,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
+from loyalty.domain.refunds import Refunded
 from loyalty.store import keys
 
 
@@ -30,6 +32,7 @@ def member_item(member: Member) -> dict[str, Any]:
         "lifetime_points": member.lifetime_points,
         "qualifying": member.qualifying,
         "reward_counts": member.reward_counts,
+        "debt": member.debt,
         "last_activity_at": keys.timestamp(member.last_activity_at) if member.last_activity_at else None,
         "version": member.version,
     }
@@ -50,6 +53,7 @@ def member_from_item(item: dict[str, Any]) -> Member:
         lifetime_points=item.get("lifetime_points", 0),
         qualifying=item.get("qualifying") or {},
         reward_counts=item.get("reward_counts") or {},
+        debt=item.get("debt", 0),
         last_activity_at=_time(item.get("last_activity_at")),
         version=item.get("version", 0),
     )
@@ -126,4 +130,14 @@ def entry_from_item(item: dict[str, Any]) -> LedgerEntry:
         details=item.get("details") or {},
         snapshot=item.get("snapshot") or {},
         status=item.get("status"),
+    )
+
+
+def refunded_from_item(item: dict[str, Any]) -> Refunded:
+    """What earlier refunds took from an order (its earn entry's counters)."""
+    return Refunded(
+        refunds=item.get("refunds", 0),
+        points=item.get("refunded_points", 0),
+        amount=Decimal(item.get("refunded_amount", "0")),
+        lines={line_id: int(quantity) for line_id, quantity in (item.get("refunded_lines") or {}).items()},
     )
