@@ -153,7 +153,11 @@ def claw_for_lines(
     if all(lines_after.get(line.line_id, 0) == line.quantity for line in lines):
         # The whole order is back: points a rule gave the order itself (not a line) go too.
         unattributed = max(left - sum(clawed.values()), 0)
-        extra = largest_remainder(unattributed, {r: Decimal(p) for r, p in weights.items()})
+        # Each rule's share of it: what the rule gave beyond its lines.
+        beyond = {r: Decimal(max(p - sum(by_line[r].values()), 0)) for r, p in weights.items()}
+        extra = largest_remainder(
+            unattributed, beyond if any(beyond.values()) else {r: Decimal(p) for r, p in weights.items()}
+        )
         clawed = {rule_id: clawed.get(rule_id, 0) + extra.get(rule_id, 0) for rule_id in weights}
     clawed = _capped(clawed, left, weights)
     value = sum((bought[line_id].unit_price * quantity for line_id, quantity in returned.items()), Decimal(0))

@@ -713,8 +713,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                     "Update": {
                         "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
                         "UpdateExpression": "SET balance = balance - :balance, pending = pending - :pending,"
-                        " debt = if_not_exists(debt, :zero) + :debt, last_activity_at = :now,"
-                        " version = version + :one",
+                        " debt = if_not_exists(debt, :zero) + :debt, version = version + :one",
                         "ConditionExpression": "version = :v AND balance >= :balance AND pending >= :pending",
                         "ExpressionAttributeValues": to_item(
                             {
@@ -724,7 +723,6 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                                 ":zero": 0,
                                 ":one": 1,
                                 ":v": member.version,
-                                ":now": keys.timestamp(entry.recorded_at),
                             }
                         ),
                     }
