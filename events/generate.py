@@ -126,6 +126,11 @@ API_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", M + "/export"): {"name": "api_enrollment_get_export", "params": MEMBER},
     ("GET", "/v1/me"): {"name": "api_enrollment_get_me"},
     ("POST", M + "/orders"): {"name": "api_earn_post_order", "params": MEMBER, "body": ORDER},
+    ("POST", M + "/orders/{order_id}/refunds"): {
+        "name": "api_earn_post_refund",
+        "params": {**MEMBER, "order_id": "o-1001"},
+        "body": {"refund_id": "rf-1001", "lines": [{"line_id": "2", "quantity": 2}]},
+    },
     ("POST", M + "/activities"): {
         "name": "api_earn_post_activity",
         "params": MEMBER,
@@ -176,7 +181,15 @@ QUEUE_SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
                 "amount": 10,
                 "currency": "EUR",
                 "occurred_at": "2026-11-01T10:00:00+00:00",
-            }
+            },
+            {
+                "type": "refund",
+                "program_id": "demo",
+                "member_id": "alice",
+                "order_id": "q-1",
+                "refund_id": "q-1-r1",
+                "amount": 4,
+            },
         ],
     ),
 }

@@ -97,6 +97,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/me", "enrollment", auth="member"),
     Route("POST", M + "/orders", "earn"),
     Route("POST", M + "/activities", "earn"),
+    Route("POST", M + "/orders/{order_id}/refunds", "earn"),
     Route("GET", M + "/transactions", "redeem"),
     Route("GET", M + "/lots", "redeem"),
     Route("GET", M + "/rewards", "redeem"),

@@ -130,14 +130,21 @@ def sqs_event(bodies: list[Any], queue: str = "IngestQueue") -> dict[str, Any]:
 
 
 def ledger_invariant(store: LoyaltyStore, program_id: str, member_id: str) -> dict[str, int]:
-    """Sum of the ledger == balance + pending == sum of lots' remaining (and nothing negative)."""
+    """Sum of the ledger == balance + pending - debt, and balance + pending == sum of lots' remaining.
+
+    A refund's entry counts everything it clawed back, debt included; the points a credit paid the
+    debt with never reach a lot.
+    """
     items = store.member_items(program_id, member_id)
     profile = next(item for item in items if item["SK"] == keys.PROFILE)
     entries = [item for item in items if item.get("type") == "entry"]
     ledger = sum(item["points"] for item in entries)
     lots = sum(item.get("remaining", 0) for item in entries if "lot_points" in item)
     held = profile["balance"] + profile["pending"]
-    assert profile["balance"] >= 0, profile
+    debt = profile.get("debt", 0)
+    assert profile["balance"] >= 0 and profile["pending"] >= 0 and debt >= 0, profile
     assert all(item.get("remaining", 0) >= 0 for item in entries)
-    assert ledger == held == lots, {"ledger": ledger, "balance+pending": held, "lots": lots}
-    return {"ledger": ledger, "balance": profile["balance"], "lots": lots}
+    assert all(0 <= item.get("refunded_points", 0) <= item["points"] for item in entries if item["kind"] == "earn")
+    assert ledger == held - debt, {"ledger": ledger, "balance+pending": held, "debt": debt}
+    assert held == lots, {"balance+pending": held, "lots": lots}
+    return {"ledger": ledger, "balance": profile["balance"], "lots": lots, "debt": debt}

@@ -1,4 +1,4 @@
-"""Earn from the ingest queue: the same payloads and exactly-once guarantee as the API.
+"""Earn and refund from the ingest queue: the same payloads and exactly-once guarantee as the API.
 
 A bad message fails alone (partial batch response); after its retries it reaches the DLQ.
 """
@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from loyalty.api.runtime import runtime
+from loyalty.errors import ValidationFailed
 from loyalty.logs import logger
-from loyalty.models import ActivityRequest, IngestMessage, OrderRequest
-from loyalty.services import earning
+from loyalty.models import ActivityRequest, IngestMessage, OrderRequest, RefundRequest
+from loyalty.services import earning, refunds
 
 ROUTING = ("type", "program_id", "member_id")
 
@@ -29,11 +30,18 @@ def earn_from_message(record: SQSRecord) -> dict[str, Any]:
         result, created = earning.earn_for_order(
             rt.store, config, message.member_id, OrderRequest.model_validate(payload), rt.now()
         )
+    elif message.type == "refund":
+        order_id = payload.pop("order_id", None)
+        if not isinstance(order_id, str) or not order_id:
+            raise ValidationFailed("a refund message names its order", field="order_id")
+        result, created = refunds.refund(
+            rt.store, config, message.member_id, order_id, RefundRequest.model_validate(payload), rt.now()
+        )
     else:
         result, created = earning.earn_for_activity(
             rt.store, config, message.member_id, ActivityRequest.model_validate(payload), rt.now()
         )
-    logger().info("earned from queue", extra={"transaction_id": result["transaction_id"], "replay": not created})
+    logger().info("ingested from queue", extra={"transaction_id": result["transaction_id"], "replay": not created})
     return result
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from loyalty.domain.program import Identifier, Storable
 
@@ -76,6 +76,28 @@ class ActivityRequest(_Request):
     metadata: Metadata
 
 
+class RefundLine(_Request):
+    line_id: SourceId
+    quantity: int = Field(ge=1, le=100_000)
+
+
+class RefundRequest(_Request):
+    """Returned lines, or an amount, or neither: the rest of the order."""
+
+    refund_id: SourceId
+    lines: list[RefundLine] | None = Field(None, min_length=1, max_length=500)
+    amount: Money | None = None
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+    @model_validator(mode="after")
+    def _lines_or_amount(self) -> RefundRequest:
+        if self.lines is not None and self.amount is not None:
+            raise ValueError("give either lines or an amount, not both")
+        if self.lines is not None and len({line.line_id for line in self.lines}) != len(self.lines):
+            raise ValueError("each line_id once")
+        return self
+
+
 class RedemptionRequest(_Request):
     reward_id: Identifier
     quantity: int = Field(1, ge=1, le=100)
@@ -86,11 +108,11 @@ class ConsumeRequest(_Request):
 
 
 class IngestMessage(BaseModel):
-    """A message of the ingest queue: an order or activity payload with its routing."""
+    """A message of the ingest queue: an order, activity or refund payload with its routing."""
 
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["order", "activity"]
+    type: Literal["order", "activity", "refund"]
     program_id: Identifier
     member_id: Identifier
 

@@ -2,8 +2,9 @@
 
 A Hypothesis state machine drives the real handlers (through API Gateway events) against moto, with
 the clock the handlers read, and runs the expiry and activation sweeps as the scheduled workers do
-whenever the clock jumps. After every step, for every member: the sum of the ledger equals balance +
-pending equals the sum of the lots' remaining points, and nothing is negative. Each answer is checked
+whenever the clock jumps, and refunds orders (spent points become debt). After every step, for every
+member: the sum of the ledger equals balance + pending - debt, balance + pending equals the sum of the
+lots' remaining points, and nothing is negative. Each answer is checked
 against a small model of what users rely on: a new id applies once (201), the same id and payload
 replays the first answer (200) and changes nothing, the same id with another payload is refused (409).
 
@@ -146,6 +147,23 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(
         member_id=st.sampled_from(MEMBERS),
+        order_no=st.integers(0, 5),
+        refund_no=st.integers(0, 2),
+        amount=st.one_of(st.none(), st.integers(1, 200)),
+    )
+    def refund(self, member_id: str, order_no: int, refund_no: int, amount: int | None) -> None:
+        """Part of an order (an amount) or the rest of it; spent points become debt."""
+        refund_id = f"o{order_no}-r{refund_no}"  # a refund id names one order, so its path is in its key
+        body = {"refund_id": refund_id, **({"amount": amount} if amount is not None else {})}
+        new = ("refund", member_id, refund_id) not in self.accepted
+        path = f"{P}/members/{member_id}/orders/o{order_no}/refunds"
+        answer = self._keyed(("refund", member_id, refund_id), path, body)
+        if new and answer.status != 201:
+            # No such order yet, or nothing (or not that much) left to refund.
+            assert (answer.status, _error(answer)) in ((404, "not_found"), (422, "validation_error")), answer.body
+
+    @rule(
+        member_id=st.sampled_from(MEMBERS),
         activity_no=st.integers(0, 3),
         kind=st.sampled_from(["newsletter", "review"]),
     )
@@ -208,6 +226,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "activity": f"{P}/members/{member_id}/activities",
             "redemption": f"{P}/members/{member_id}/redemptions",
             "cancel": f"{P}/members/{member_id}/redemptions/{source_id}/cancel",
+            "refund": f"{P}/members/{member_id}/orders/{source_id.split('-')[0]}/refunds",
         }[kind]
         before = self.store.member_items("prop", member_id)
         answer = self._keyed(key, path, body, {"Idempotency-Key": source_id} if kind == "redemption" else None)
@@ -242,7 +261,7 @@ def ledger_adds_up(client: Any, member_id: str) -> None:
         "TableName": TABLE.logical_id,
         "KeyConditionExpression": "PK = :pk",
         "ExpressionAttributeValues": {":pk": {"S": keys.member_pk("prop", member_id)}},
-        "ProjectionExpression": "SK, #type, points, remaining, lot_points, balance, pending",
+        "ProjectionExpression": "SK, #type, points, remaining, lot_points, balance, pending, debt",
         "ExpressionAttributeNames": {"#type": "type"},
         "ConsistentRead": True,
     }
@@ -256,10 +275,12 @@ def ledger_adds_up(client: Any, member_id: str) -> None:
     entries = [item for item in items if item.get("type") == "entry"]
     ledger = sum(int(item["points"]) for item in entries)
     lots = sum(int(item.get("remaining", 0)) for item in entries if "lot_points" in item)
-    balance, pending = int(profile["balance"]), int(profile["pending"])
-    assert balance >= 0 and pending >= 0, (member_id, profile)
+    balance, pending, debt = int(profile["balance"]), int(profile["pending"]), int(profile.get("debt", 0))
+    assert balance >= 0 and pending >= 0 and debt >= 0, (member_id, profile)
     assert all(int(item.get("remaining", 0)) >= 0 for item in entries), member_id
-    assert ledger == balance + pending == lots, (member_id, {"ledger": ledger, "held": balance + pending, "lots": lots})
+    # A refund's entry counts what became debt too; what paid the debt never reached a lot.
+    assert ledger == balance + pending - debt, (member_id, {"ledger": ledger, "held": balance + pending, "debt": debt})
+    assert balance + pending == lots, (member_id, {"held": balance + pending, "lots": lots})
 
 
 LedgerMachine.TestCase.settings = settings(

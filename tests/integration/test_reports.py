@@ -75,7 +75,7 @@ def month_program(api: Api, program: str) -> str:
 
 
 def play_month(api: Api, store: LoyaltyStore, clock: Clock) -> list[str]:
-    """A month of enrollments, orders, activities, redemptions, cancellations, erasures and expiry sweeps.
+    """A month of enrollments, orders, refunds, activities, redemptions, cancellations, erasures and expiry sweeps.
 
     Things happen at 09:00 and at 23:30 UTC: the latter is already the next day in Berlin.
     """
@@ -83,6 +83,8 @@ def play_month(api: Api, store: LoyaltyStore, clock: Clock) -> list[str]:
     members: list[str] = []  # everyone ever enrolled
     current: list[str] = []  # not erased
     redemptions: list[tuple[str, str]] = []
+    orders: list[tuple[str, str, float]] = []
+    refund_rng = random.Random(11)  # its own draws: the rest of the month stays as it was
     start = datetime(2026, 10, 31, 9, 0, tzinfo=UTC)
     for day in range(31):
         for hour, minute in ((9, 0), (23, 30)):
@@ -96,6 +98,16 @@ def play_month(api: Api, store: LoyaltyStore, clock: Clock) -> list[str]:
             for member_id in rng.sample(current, min(len(current), 3)):
                 body = order(f"o-{member_id}-{now:%m%d%H}", rng.choice([12, 40, 75.5, 180, 420]), now.isoformat())
                 assert api.post(f"{P}/members/{member_id}/orders", body).status == 201
+                orders.append((member_id, body["order_id"], body["amount"]))
+            if orders and refund_rng.random() < 0.5:
+                # A return: part of the amount or the rest of the order (spent points become debt).
+                member_id, order_id, amount = orders.pop(refund_rng.randrange(len(orders)))
+                refund: dict[str, Any] = {"refund_id": f"rf-{order_id}"}
+                if refund_rng.random() < 0.5:
+                    refund["amount"] = round(amount / 3, 2)
+                if member_id in current:
+                    answer = api.post(f"{P}/members/{member_id}/orders/{order_id}/refunds", refund)
+                    assert answer.status == 201, answer.body
             for member_id in rng.sample(current, min(len(current), 1)):
                 activity = {
                     "activity_id": f"a-{member_id}-{now:%m%d%H}",
@@ -151,7 +163,7 @@ def from_ledger(by_member: dict[str, list[dict[str, Any]]], first: date, last: d
     outstanding = held = 0
     for member_id, items in by_member.items():
         profile = next(item for item in items if item["SK"] == keys.PROFILE)
-        held += profile["balance"] + profile["pending"]
+        held += profile["balance"] + profile["pending"] - profile.get("debt", 0)
         if profile["status"] != "erased":
             tiers[profile["tier"]] += 1
         if local(profile["enrolled_at"]) in days:
@@ -162,7 +174,13 @@ def from_ledger(by_member: dict[str, list[dict[str, Any]]], first: date, last: d
             on = local(entry["recorded_at"])
             if on not in days:
                 continue
-            name = {"earn": "issued", "redeem": "redeemed", "cancel": "cancelled", "expire": "expired"}[entry["kind"]]
+            name = {
+                "earn": "issued",
+                "redeem": "redeemed",
+                "cancel": "cancelled",
+                "expire": "expired",
+                "reverse": "reversed",
+            }[entry["kind"]]
             daily[on][name] += abs(entry["points"])
             if entry["kind"] in ("earn", "redeem"):
                 active[on].add(member_id)
@@ -237,14 +255,23 @@ def test_a_month_of_activity_reported_from_the_stream_equals_the_ledger_once_and
     expected = from_ledger(everyone, *MONTH)
     figures = expected["figures"]
     assert figures["issued"] > 0 and figures["redeemed"] > 0 and figures["expired"] > 0
-    assert figures["cancelled"] > 0 and figures["enrollments"] > 0
+    assert figures["cancelled"] > 0 and figures["enrollments"] > 0 and figures["reversed"] > 0
     assert len(expected["tiers"]) >= 2 and len(everyone) - sum(expected["tiers"].values()) == 2  # upgrades, erasures
     for name in ("issued", "redeemed", "cancelled", "expired", "enrollments", "redemptions", "cancellations"):
         assert report[name] == figures[name], name
-    assert report["reversed"] == 0  # refunds are not part of the product yet
+    assert report["reversed"] == figures["reversed"]
     for row in report["daily"]:
         day = expected["daily"].get(row["date"], Counter())
-        for name in ("issued", "redeemed", "cancelled", "expired", "enrollments", "redemptions", "active_members"):
+        for name in (
+            "issued",
+            "redeemed",
+            "cancelled",
+            "expired",
+            "reversed",
+            "enrollments",
+            "redemptions",
+            "active_members",
+        ):
             assert row[name] == day[name], (row["date"], name)
     assert report["outstanding"] == expected["outstanding"]
     assert report["liability"] == {"amount": round(expected["outstanding"] * 0.02, 2), "currency": "EUR"}
@@ -272,6 +299,7 @@ def test_a_month_of_activity_reported_from_the_stream_equals_the_ledger_once_and
     assert sent["PointsEarned"] == everything["issued"] and sent["PointsRedeemed"] == everything["redeemed"]
     assert sent["PointsExpired"] == everything["expired"] and sent["PointsCancelled"] == everything["cancelled"]
     assert sent["Enrollments"] == everything["enrollments"] and sent["Redemptions"] == everything["redemptions"]
+    assert sent["PointsReversed"] == everything["reversed"] > 0
 
     # Two halves add up to the whole month.
     first = summary(api, date(2026, 11, 1), date(2026, 11, 15))

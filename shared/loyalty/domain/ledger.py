@@ -51,6 +51,8 @@ class Member:
     reward_counts: dict[str, int] = field(default_factory=dict)
     # Points per capped earning rule and local day (YYYY-MM-DD), pruned to the rule's cap window.
     rule_points: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Points a refund clawed back that the member had already spent; the next credits pay it first.
+    debt: int = 0
     last_activity_at: datetime | None = None
     # Order spend (program currency) and order count per calendar month (YYYY-MM), pruned to the
     # months the 365-day window touches (13 at most): segments read them without a ledger scan.
@@ -237,13 +239,21 @@ def is_pending(config: ProgramConfig, lot: Lot, now: datetime) -> bool:
     return config.settings.pending_days > 0 and lot.available_at > now
 
 
+def settle_debt(member: Member, lot: Lot) -> int:
+    """A new lot pays the member's refund debt first: it keeps only the rest. Returns the points paid."""
+    paid = min(member.debt, lot.remaining)
+    lot.remaining -= paid
+    return paid
+
+
 def credit(
     member: Member, config: ProgramConfig, lot: Lot, now: datetime, order_amount: Decimal | None = None
 ) -> tuple[Member, str | None]:
     """The member after a credit, and the tier they reached if it is higher than before.
 
     An order's credit (`order_amount` given, in the program currency) also counts into the
-    month's spend and orders; every credit counts into the velocity buckets of `now`.
+    month's spend and orders; every credit counts into the velocity buckets of `now`. Balance (or
+    pending) grows by what the lot holds; the points `settle_debt` took from it pay the debt.
     """
     spend, orders = dict(member.spend), dict(member.orders)
     if order_amount is not None:
@@ -263,8 +273,9 @@ def credit(
     pending = is_pending(config, lot, now)
     after = replace(
         member,
-        balance=member.balance + (0 if pending else lot.points),
-        pending=member.pending + (lot.points if pending else 0),
+        balance=member.balance + (0 if pending else lot.remaining),
+        pending=member.pending + (lot.remaining if pending else 0),
+        debt=member.debt - (lot.points - lot.remaining),
         lifetime_points=member.lifetime_points + lot.points,
         qualifying=qualifying,
         spend=spend,

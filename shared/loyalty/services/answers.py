@@ -1,4 +1,4 @@
-"""The answer to an earn, redemption or cancel, built from its ledger entry.
+"""The answer to an earn, refund, redemption or cancel, built from its ledger entry.
 
 The first call and every replay build the answer the same way from the stored entry, so a
 replay returns the first result by construction, and the entry stores no copy of it (a
@@ -32,6 +32,7 @@ def answer(entry: LedgerEntry, program_id: str) -> dict[str, Any]:
             "tier": after.get("tier"),
             # The entry keeps each rule's points per order line too (for refunds); the answer names rules and points.
             "applied_rules": [{"rule_id": r["rule_id"], "points": r["points"]} for r in after.get("rules", [])],
+            "debt_paid": after.get("debt_paid", 0),
             "lot": {
                 "lot_id": lot.lot_id,
                 "available_at": lot.available_at.isoformat(),
@@ -39,6 +40,19 @@ def answer(entry: LedgerEntry, program_id: str) -> dict[str, Any]:
             },
         }
     details = entry.details
+    if entry.kind == "reverse":
+        return {
+            "refund_id": entry.source_id,
+            "order_id": details.get("order_id"),
+            "transaction_id": entry.transaction_id,
+            "points": -entry.points,
+            "rules": details.get("rules", []),
+            "debt_added": details.get("debt_added", 0),
+            "balance": after.get("balance"),
+            "pending": after.get("pending"),
+            "debt": after.get("debt"),
+            "lots": lots,
+        }
     if entry.kind == "redeem":
         return {
             "redemption_id": entry.source_id,

@@ -12,7 +12,7 @@ from typing import Any
 from ulid import ULID
 
 from loyalty.domain import rules
-from loyalty.domain.ledger import LedgerEntry, Member, credit, new_lot, request_hash, velocity_refusal
+from loyalty.domain.ledger import LedgerEntry, Member, credit, new_lot, request_hash, settle_debt, velocity_refusal
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.rules import RuleGrant
 from loyalty.errors import InvalidState, NotFound, ValidationFailed
@@ -55,7 +55,17 @@ def earn_for_order(
         fingerprint=request_hash(payload),
         occurred_at=order.occurred_at,
         grants_for=grants_for,
-        details={"amount": str(order.amount), "currency": order.currency, "channel": order.channel},
+        details={
+            "amount": str(order.amount),
+            "currency": order.currency,
+            "channel": order.channel,
+            # What a refund needs to attribute the order's points to its lines.
+            "lines": [
+                {"line_id": line.line_id, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+                for line in order.items
+            ]
+            or None,
+        },
         now=now,
         order_amount=order.amount,
     )
@@ -139,6 +149,7 @@ def _credit(
             raise refusal
         budgets = _budget_counters(config, grants, spent, first_shard)
         lot = new_lot(config, transaction_id, f"{source_kind}#{source_id}", points, occurred_at, member.tier, now)
+        debt_paid = settle_debt(member, lot)  # refund debt first (see domain/refunds.py)
         after, reached = credit(member, config, lot, now, order_amount)
         after = replace(after, rule_points=rules.count_capped(config, member.rule_points, grants, moment))
         expires_at = lot.expires_at.isoformat() if lot.expires_at else None
@@ -158,6 +169,7 @@ def _credit(
                 "pending": after.pending,
                 "tier": after.tier,
                 "rules": [grant.record() for grant in grants],
+                **({"debt": after.debt, "debt_paid": debt_paid} if debt_paid else {}),
             },
         )
         outbox = [

@@ -29,6 +29,7 @@ def member_view(
         "tier": member.tier,
         "balance": member.balance,
         "pending": member.pending,
+        "debt": member.debt,
         "lifetime_points": member.lifetime_points,
         "spend_365d": {"amount": float(context["spend_365d"]), "currency": config.settings.currency},
         "orders_365d": context["orders_365d"],

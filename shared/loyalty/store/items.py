@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
+from loyalty.domain.refunds import Refunded
 from loyalty.store import keys
 
 
@@ -36,6 +37,7 @@ def member_item(member: Member) -> dict[str, Any]:
         "velocity": member.velocity,
         "flags": set(member.flags) or None,  # a string set: flags are added with ADD, each once
         "rule_points": member.rule_points,
+        "debt": member.debt,
         "last_activity_at": keys.timestamp(member.last_activity_at) if member.last_activity_at else None,
         "version": member.version,
     }
@@ -61,6 +63,7 @@ def member_from_item(item: dict[str, Any]) -> Member:
         velocity=item.get("velocity") or {},
         flags=sorted(item.get("flags") or ()),
         rule_points=item.get("rule_points") or {},
+        debt=item.get("debt", 0),
         last_activity_at=_time(item.get("last_activity_at")),
         version=item.get("version", 0),
     )
@@ -138,4 +141,14 @@ def entry_from_item(item: dict[str, Any]) -> LedgerEntry:
         details=item.get("details") or {},
         snapshot=item.get("snapshot") or {},
         status=item.get("status"),
+    )
+
+
+def refunded_from_item(item: dict[str, Any]) -> Refunded:
+    """What earlier refunds took from an order (its earn entry's counters)."""
+    return Refunded(
+        refunds=item.get("refunds", 0),
+        points=item.get("refunded_points", 0),
+        amount=Decimal(item.get("refunded_amount", "0")),
+        lines={line_id: int(quantity) for line_id, quantity in (item.get("refunded_lines") or {}).items()},
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
 from loyalty.domain.program import EarningRule, ProgramConfig, ProgramSettings, Reward, Segment, Tier
+from loyalty.domain.refunds import Refunded, Taking
 from loyalty.errors import ValidationFailed
 from loyalty.store import keys
 from loyalty.store.dynamo import (
@@ -469,6 +470,9 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         if after.rule_points != before.rule_points:
             expression += ", rule_points = :rule_points"
             values[":rule_points"] = after.rule_points
+        if after.debt != before.debt:
+            expression += ", debt = :debt"  # the version condition keeps it exact
+            values[":debt"] = after.debt
         parts: list[tuple[str, dict[str, Any]]] = [
             (
                 "entry",
@@ -752,6 +756,105 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         ]
         if counter is not None:
             parts.append(("counter", self._counter_update(member.program_id, counter, sign=-1)))
+        self._transact(parts)
+
+    def record_refund(
+        self,
+        member: Member,
+        order: LedgerEntry,
+        before: Refunded,
+        after: Refunded,
+        taking: Taking,
+        entry: LedgerEntry,
+        outbox: list[dict[str, Any]],
+    ) -> None:
+        """A refund's claw-back: its entry, the order's refunded counters (with its own lot, the
+        same item), each other lot taken from, and the profile's balance, pending and debt."""
+        pk = keys.member_pk(member.program_id, member.member_id)
+        sets = [
+            "refunded_points = :points",
+            "refunded_amount = :amount",
+            "refunded_lines = :lines",
+            "refunds = :count",
+        ]
+        removes: list[str] = []
+        # Compare-and-set on the number of refunds so far: concurrent refunds of one order serialise here,
+        # and the points condition keeps the claw-back within what the order earned.
+        conditions = [
+            "refunds = :counted" if before.refunds else "attribute_not_exists(refunds)",
+            "points >= :points",
+        ]
+        values: dict[str, Any] = {
+            ":points": after.points,
+            ":amount": str(after.amount),
+            ":lines": after.lines,
+            ":count": after.refunds,
+        }
+        if before.refunds:
+            values[":counted"] = before.refunds
+        own = taking.own
+        if own is not None:
+            if own.points == own.remaining_before:
+                sets.append("remaining = :zero")
+                removes += ["OPEN_SK", "GSI1PK", "GSI1SK"]
+                conditions.append("remaining = :remaining")
+                values.update({":zero": 0, ":remaining": own.remaining_before})
+            else:
+                sets.append("remaining = remaining - :take")
+                conditions.append("remaining >= :take")
+                values[":take"] = own.points
+            # Pending or not as planned: activation moves a pending lot's points to the balance.
+            conditions.append(
+                "attribute_exists(pending_lot)" if taking.own_pending else "attribute_not_exists(pending_lot)"
+            )
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "entry",
+                {
+                    "Put": {
+                        "Item": to_item(entry_item(member.program_id, member.member_id, entry, outbox)),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ),
+            (
+                "order",
+                {
+                    "Update": {
+                        "Key": to_item({"PK": pk, "SK": keys.entry_sk(order.source_kind, order.source_id)}),
+                        "UpdateExpression": expression,
+                        "ConditionExpression": " AND ".join(conditions),
+                        "ExpressionAttributeValues": to_item(values),
+                    }
+                },
+            ),
+            (
+                "profile",
+                {
+                    "Update": {
+                        "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
+                        "UpdateExpression": "SET balance = balance - :balance, pending = pending - :pending,"
+                        " debt = if_not_exists(debt, :zero) + :debt, version = version + :one",
+                        "ConditionExpression": "version = :v AND balance >= :balance AND pending >= :pending",
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":balance": taking.from_balance,
+                                ":pending": taking.from_pending,
+                                ":debt": taking.debt,
+                                ":zero": 0,
+                                ":one": 1,
+                                ":v": member.version,
+                            }
+                        ),
+                    }
+                },
+            ),
+        ]
+        parts += [
+            (f"lot:{spend.lot_id}", self._spend_update(member.program_id, member.member_id, spend))
+            for spend in taking.others
+        ]
         self._transact(parts)
 
     def get_entry(self, program_id: str, member_id: str, source_kind: str, source_id: str) -> dict[str, Any] | None:
