@@ -49,6 +49,8 @@ class Member:
     # profile carries what a tier decision needs, so no earn reads the ledger.
     qualifying: dict[str, int] = field(default_factory=dict)
     reward_counts: dict[str, int] = field(default_factory=dict)
+    # Recent redemptions of rewards with a per-member period limit, by reward id.
+    reward_windows: dict[str, list[str]] = field(default_factory=dict)
     last_activity_at: datetime | None = None
     version: int = 0
 

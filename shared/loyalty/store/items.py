@@ -50,6 +50,11 @@ def member_from_item(item: dict[str, Any]) -> Member:
         lifetime_points=item.get("lifetime_points", 0),
         qualifying=item.get("qualifying") or {},
         reward_counts=item.get("reward_counts") or {},
+        reward_windows={
+            name[len(keys.REWARD_WINDOW) :]: list(value)
+            for name, value in item.items()
+            if name.startswith(keys.REWARD_WINDOW)
+        },
         last_activity_at=_time(item.get("last_activity_at")),
         version=item.get("version", 0),
     )
