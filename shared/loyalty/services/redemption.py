@@ -65,6 +65,34 @@ def shard_with_room(reward: Reward, counts: list[dict[str, int]], quantity: int,
     return None
 
 
+def spread_over_shards(
+    reward: Reward, counts: list[dict[str, int]], quantity: int, points: int
+) -> list[tuple[int, int, int]] | None:
+    """(shard, units, points) parts that together fit a redemption no single shard has room for.
+
+    Shares add up to the cap, but a share smaller than one redemption's price would strand its
+    remainder (a budget of 500 over 8 shards of 62 or 63 fits 48 redemptions of 10, not 50).
+    Drawing the rest from other shards in the same transaction keeps every point of the cap usable.
+    """
+    units_left, points_left = quantity, points
+    parts: list[tuple[int, int, int]] = []
+    for shard, count in enumerate(counts):
+        unit_cap, budget = reward.shard_caps(shard)
+        unit_room = units_left if unit_cap is None else max(0, unit_cap - count["redeemed"])
+        point_room = points_left if budget is None else max(0, budget - count["points"])
+        take_units, take_points = min(units_left, unit_room), min(points_left, point_room)
+        if take_units or take_points:
+            parts.append((shard, take_units, take_points))
+            units_left, points_left = units_left - take_units, points_left - take_points
+        if not units_left and not points_left:
+            return parts
+    return None
+
+
+def counters_for(reward_id: str, reward: Reward, parts: list[tuple[int, int, int]]) -> list[RewardCounter]:
+    return [RewardCounter(reward_id, shard, units, points, *reward.shard_caps(shard)) for shard, units, points in parts]
+
+
 def counter_totals(store: LoyaltyStore, program_id: str, reward_id: str, reward: Reward) -> dict[str, int]:
     counts = store.reward_counters(program_id, reward_id, reward.counter_shards())
     return {"redeemed": sum(c["redeemed"] for c in counts), "points": sum(c["points"] for c in counts)}
@@ -129,6 +157,7 @@ def redeem(
 
     # Each redemption starts on its own counter shard, spreading a popular reward's writes.
     shard = int(hashlib.sha256(redemption_id.encode()).hexdigest(), 16) % max(reward.counter_shards(), 1)
+    spread: list[tuple[int, int, int]] | None = None
 
     def replay_if_done() -> dict[str, Any] | None:
         existing = store.get_entry(program_id, member_id, "redemption", redemption_id)
@@ -174,6 +203,8 @@ def redeem(
                 "value": reward.value_for(unit_points, request.quantity),
                 "exclusivity_group": reward.exclusivity_group,
                 "counter_shard": shard if reward.counter_shards() else None,
+                # Set when the redemption drew on several shards: cancel gives each its part back.
+                **({"counter_parts": [list(part) for part in spread]} if spread else {}),
             },
             snapshot={"balance": balance},
         )
@@ -198,7 +229,11 @@ def redeem(
                 points=cost,
             ),
         ]
-        counter = counter_for(request.reward_id, reward, request.quantity, cost, shard)
+        counter: RewardCounter | list[RewardCounter] | None = (
+            counters_for(request.reward_id, reward, spread)
+            if spread
+            else counter_for(request.reward_id, reward, request.quantity, cost, shard)
+        )
         window = window_for(reward, member, request.reward_id, request.quantity, now)
         # A period limit is held by the window's condition, a lifetime one by the profile's count.
         lifetime_limit = reward.limits.per_member if window is None else None
@@ -213,9 +248,13 @@ def redeem(
                 # This shard's share is used up: move to one with room, or refuse when none has any.
                 counts = store.reward_counters(program_id, request.reward_id, reward.counter_shards())
                 room = shard_with_room(reward, counts, request.quantity, cost)
-                if room is None:
+                spread = None if room is not None else spread_over_shards(reward, counts, request.quantity, cost)
+                if room is not None:
+                    shard = room
+                elif spread:
+                    shard = spread[0][0]
+                else:
                     raise _counter_refusal(reward, request.reward_id, counts, cost) from cancelled
-                shard = room
             continue  # a lot or the balance moved: read again and re-plan the spend
         return answer(entry, program_id), True
     raise AssertionError("unreachable")
@@ -282,7 +321,12 @@ def cancel(
         ]
         reward = config.rewards.get(reward_id)
         shard = redemption.details.get("counter_shard") or 0
-        counter = counter_for(reward_id, reward, redemption.details["quantity"], points, shard) if reward else None
+        parts = redemption.details.get("counter_parts")
+        counter: RewardCounter | list[RewardCounter] | None = None
+        if reward and parts:
+            counter = counters_for(reward_id, reward, [(int(s), int(q), int(p)) for s, q, p in parts])
+        elif reward:
+            counter = counter_for(reward_id, reward, redemption.details["quantity"], points, shard)
         try:
             store.record_cancellation(member, redemption, entry, lots, counter, outbox)
         except Cancelled:

@@ -488,7 +488,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         member: Member,
         entry: LedgerEntry,
         per_member_limit: int | None,
-        counter: RewardCounter | None,
+        counter: RewardCounter | list[RewardCounter] | None,
         outbox: list[dict[str, Any]],
         due: tuple[Due, ...] = (),
         window: RewardWindow | None = None,
@@ -552,20 +552,32 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             (f"lot:{spend.lot_id}", self._spend_update(member.program_id, member.member_id, spend))
             for spend in entry.spends
         ]
-        if counter is not None:
-            parts.append(("counter", self._counter_update(member.program_id, counter, sign=1)))
+        parts += self._counter_parts(member.program_id, counter, sign=1)
         parts += [due_part(member.program_id, member.member_id, change) for change in due]
         self._transact(parts)
+
+    def _counter_parts(
+        self, program_id: str, counter: RewardCounter | list[RewardCounter] | None, sign: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """One update per counter shard a redemption draws on (several when no single shard has room)."""
+        counters = [] if counter is None else [counter] if isinstance(counter, RewardCounter) else counter
+        return [
+            ("counter" if n == 0 else f"counter:{n}", self._counter_update(program_id, change, sign))
+            for n, change in enumerate(counters)
+        ]
 
     def _counter_update(self, program_id: str, counter: RewardCounter, sign: int) -> dict[str, Any]:
         values: dict[str, Any] = {":q": sign * counter.quantity, ":p": sign * counter.points, ":zero": 0}
         conditions = []
+        # A shard never written holds zero; a change larger than the whole share must fail there too.
         if sign > 0 and counter.unit_cap is not None:
-            conditions.append("(attribute_not_exists(redeemed) OR redeemed <= :unit_max)")
             values[":unit_max"] = counter.unit_cap - counter.quantity
+            fresh = "attribute_not_exists(redeemed) OR " if values[":unit_max"] >= 0 else ""
+            conditions.append(f"({fresh}redeemed <= :unit_max)")
         if sign > 0 and counter.points_budget is not None:
-            conditions.append("(attribute_not_exists(points) OR points <= :points_max)")
             values[":points_max"] = counter.points_budget - counter.points
+            fresh = "attribute_not_exists(points) OR " if values[":points_max"] >= 0 else ""
+            conditions.append(f"({fresh}points <= :points_max)")
         update: dict[str, Any] = {
             "Key": to_item(keys.reward_counter_key(program_id, counter.reward_id, counter.shard)),
             "UpdateExpression": "SET redeemed = if_not_exists(redeemed, :zero) + :q,"
@@ -594,7 +606,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         redemption: LedgerEntry,
         cancel: LedgerEntry,
         lots: dict[str, dict[str, Any]],
-        counter: RewardCounter | None,
+        counter: RewardCounter | list[RewardCounter] | None,
         outbox: list[dict[str, Any]],
     ) -> None:
         """Give a redemption's points back to the lots they came from: one transaction."""
@@ -649,8 +661,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             )
             for spend in redemption.spends
         ]
-        if counter is not None:
-            parts.append(("counter", self._counter_update(member.program_id, counter, sign=-1)))
+        parts += self._counter_parts(member.program_id, counter, sign=-1)
         self._transact(parts)
 
     def get_entry(self, program_id: str, member_id: str, source_kind: str, source_id: str) -> dict[str, Any] | None:
