@@ -205,3 +205,20 @@ def test_the_redemption_carries_its_code_as_qr_text_and_image(api: Api, program:
     # The text a scanner reads back is the code the till consumes.
     scanned = redeemed.body["qr_payload"].rsplit(":", 1)[1]
     assert api.post(f"{P}/codes/{scanned}/consume", {"order_id": "pos-1"}).status == 200
+
+
+def test_a_cancelled_redemption_leaves_its_period_window(api: Api, program: str, store: LoyaltyStore, clock) -> None:
+    put_reward(api, "monthly", limits={"per_member": 1, "per_member_period_days": 30})
+    enroll(api, program, "m1")
+    api.post(f"{P}/members/m1/orders", order("o-1", 100))
+    first = redeem(api, "m1", "k1", "monthly").body
+
+    clock.advance(days=1)
+    cancelled = api.post(f"{P}/members/m1/redemptions/{first['redemption_id']}/cancel")
+    again = redeem(api, "m1", "k2", "monthly")
+    third = redeem(api, "m1", "k3", "monthly")
+
+    assert cancelled.status == 201
+    assert again.status == 201
+    assert (third.status, third.error_code) == (409, "limit_reached")
+    ledger_invariant(store, program, "m1")

@@ -327,8 +327,15 @@ def cancel(
             counter = counters_for(reward_id, reward, [(int(s), int(q), int(p)) for s, q, p in parts])
         elif reward:
             counter = counter_for(reward_id, reward, redemption.details["quantity"], points, shard)
+        window = None
+        seen = member.reward_windows.get(reward_id)
+        mine = window_entry(redemption.recorded_at, redemption.details["quantity"])
+        if seen and mine in seen:
+            after = list(seen)
+            after.remove(mine)
+            window = RewardWindow(seen, after)
         try:
-            store.record_cancellation(member, redemption, entry, lots, counter, outbox)
+            store.record_cancellation(member, redemption, entry, lots, counter, outbox, window=window)
         except Cancelled:
             continue  # consumed or cancelled meanwhile, or a lot moved: look again
         return answer(entry, program_id), True

@@ -608,10 +608,18 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         lots: dict[str, dict[str, Any]],
         counter: RewardCounter | list[RewardCounter] | None,
         outbox: list[dict[str, Any]],
+        window: RewardWindow | None = None,
     ) -> None:
         """Give a redemption's points back to the lots they came from: one transaction."""
         pk = keys.member_pk(member.program_id, member.member_id)
         reward_id = redemption.details["reward_id"]
+        window_update, window_names, window_values, window_condition = "", {}, {}, {}
+        if window is not None and window.seen is not None:
+            # The redemption leaves its period window: the member may redeem again.
+            window_update = ", #w = :window"
+            window_names = {"#w": keys.reward_window_attribute(reward_id)}
+            window_values = {":window": window.after, ":seen": window.seen}
+            window_condition = {"ConditionExpression": "#w = :seen"}
         parts: list[tuple[str, dict[str, Any]]] = [
             (
                 "entry",
@@ -645,11 +653,13 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 {
                     "Update": {
                         "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
-                        "UpdateExpression": "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q",
-                        "ExpressionAttributeNames": {"#r": reward_id},
+                        "UpdateExpression": "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q"
+                        + window_update,
+                        "ExpressionAttributeNames": window_names | {"#r": reward_id},
                         "ExpressionAttributeValues": to_item(
-                            {":give": cancel.points, ":q": redemption.details["quantity"]}
+                            window_values | {":give": cancel.points, ":q": redemption.details["quantity"]}
                         ),
+                        **window_condition,
                     }
                 },
             ),
