@@ -112,3 +112,31 @@ def test_one_member_sending_200_at_once_with_distinct_keys_against_a_limit_of_50
     assert outcome == {(201, None): LIMIT, (409, "limit_reached"): REQUESTS - LIMIT}
     assert _redeemed(store, [member_id], "limited") == LIMIT
     assert ledger_invariant(store, program, member_id)["balance"] == (REQUESTS - LIMIT) * COST
+
+
+def test_twenty_codes_of_one_exclusivity_group_consumed_at_once_on_one_order_use_exactly_one(
+    api: Api, program: str, store: LoyaltyStore, runtime: Runtime
+) -> None:
+    reward = {"name": "Ten off", "type": "discount", "cost": COST, "value": {"percent": 10}, "exclusivity_group": "d"}
+    assert api.put(f"{P}/rewards/ten-off", reward).status == 201
+    (member_id,) = _members(api, program, 1, 20 * COST)
+    codes = [
+        api.post(
+            f"{P}/members/{member_id}/redemptions", {"reward_id": "ten-off"}, headers={"Idempotency-Key": f"k{n}"}
+        ).body["code"]
+        for n in range(20)
+    ]
+
+    def consume(code: str) -> tuple[int, str | None]:
+        try:
+            redemption.consume_code(runtime.store, "acme", code, "basket-1", runtime.now())
+        except LoyaltyError as error:
+            return error.status, error.code
+        return 200, None
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcome = Counter(pool.map(consume, codes))
+
+    assert outcome == {(200, None): 1, (409, "exclusive_conflict"): 19}
+    statuses = Counter(item["status"] for item in store.member_items("acme", member_id) if item.get("kind") == "redeem")
+    assert statuses == {"consumed": 1, "issued": 19}
