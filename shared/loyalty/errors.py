@@ -56,6 +56,12 @@ class RewardInactive(LoyaltyError):
     code, status = "reward_inactive", 409
 
 
+class ExclusiveConflict(LoyaltyError):
+    """Another code of the same exclusivity group was already used on this order."""
+
+    code, status = "exclusive_conflict", 409
+
+
 class InvalidState(LoyaltyError):
     """The thing exists but is in a state that forbids the change (a used code, a cancelled redemption)."""
 

@@ -101,6 +101,8 @@ class RefundRequest(_Request):
 class RedemptionRequest(_Request):
     reward_id: Identifier
     quantity: int = Field(1, ge=1, le=100)
+    # cashback / pay-with-points: how many points to turn into money (the reward's cost when absent)
+    points: int | None = Field(None, ge=1, le=10**9)
 
 
 class ConsumeRequest(_Request):
@@ -156,5 +158,7 @@ class RedemptionResult(BaseModel):
     balance: int
     code: str
     qr_payload: str
+    qr_svg: str
+    value: dict[str, Any] | None
     status: str
     lots: list[dict[str, Any]]

@@ -74,6 +74,8 @@ REWARD_CAPS: dict[int, dict[str, Any]] = {
     17: {"stock": 50},
 }
 REWARD_TYPES = ("product", "discount", "gift_card", "free_shipping", "cashback")
+# A cashback reward needs its rate.
+CASHBACK_VALUE = {"cashback": {"value": {"amount_per_point": "0.01", "currency": "EUR"}}}
 
 
 # ------------------------------------------------------------------ the writes of each operation
@@ -271,6 +273,7 @@ def bench_program() -> ProgramConfig:
                 "type": REWARD_TYPES[rank % len(REWARD_TYPES)],
                 "cost": 100 + 25 * (rank % 9),
                 **REWARD_CAPS.get(rank, {}),
+                **CASHBACK_VALUE.get(REWARD_TYPES[rank % len(REWARD_TYPES)], {}),
             }
         )
         for rank, reward_id in enumerate(shares, start=1)

@@ -53,6 +53,8 @@ class Member:
     rule_points: dict[str, dict[str, int]] = field(default_factory=dict)
     # Points a refund clawed back that the member had already spent; the next credits pay it first.
     debt: int = 0
+    # Recent redemptions of rewards with a per-member period limit, by reward id.
+    reward_windows: dict[str, list[str]] = field(default_factory=dict)
     last_activity_at: datetime | None = None
     # Order spend (program currency) and order count per calendar month (YYYY-MM), pruned to the
     # months the 365-day window touches (13 at most): segments read them without a ledger scan.

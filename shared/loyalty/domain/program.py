@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loyalty.errors import ValidationFailed
+
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 
 _T = TypeVar("_T")
@@ -188,9 +190,26 @@ class Tier(_Model):
 
 
 class RewardValue(_Model):
+    """What a reward is worth to the member; which fields apply depends on the reward's type."""
+
     percent: Decimal | None = Field(None, gt=0, le=100)
-    amount: Decimal | None = Field(None, gt=0)
+    amount: Decimal | None = Field(None, gt=0, le=Decimal("1e9"))
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    # cashback / pay-with-points: money per point, and the points a redemption may choose
+    # (from the reward's cost up to max_points, in steps of step_points).
+    amount_per_point: Decimal | None = Field(None, gt=0, le=1000)
+    max_points: int | None = Field(None, ge=1, le=10**9)
+    step_points: int | None = Field(None, ge=1, le=10**9)
+
+
+# The value fields each reward type accepts, and those it requires.
+_VALUE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "discount": ({"percent", "amount", "currency"}, set()),
+    "free_shipping": ({"amount", "currency"}, set()),
+    "gift_card": ({"amount", "currency"}, set()),
+    "product": ({"amount", "currency"}, set()),
+    "cashback": ({"amount_per_point", "currency", "max_points", "step_points"}, {"amount_per_point", "currency"}),
+}
 
 
 class RewardLimits(_Model):
@@ -214,6 +233,34 @@ class Reward(_Model):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     tier_costs: dict[Identifier, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    # At most one code of a group is consumed per order (e.g. one discount per basket).
+    exclusivity_group: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> Reward:
+        allowed, required = _VALUE_FIELDS[self.type]
+        given = set(self.value.model_dump(exclude_none=True)) if self.value else set()
+        if given - allowed:
+            raise ValueError(
+                f"a {self.type} reward's value takes only {sorted(allowed)}, not {sorted(given - allowed)}"
+            )
+        if required - given:
+            raise ValueError(f"a {self.type} reward's value needs {sorted(required)}")
+        if self.value is None:
+            return self
+        if self.value.percent is not None and self.value.amount is not None:
+            raise ValueError("a discount is a percent or an amount, not both")
+        if (self.value.amount is None) != (self.value.currency is None) and self.type != "cashback":
+            raise ValueError("an amount needs its currency and a currency its amount")
+        if self.type == "discount" and self.value.percent is None and self.value.amount is None:
+            raise ValueError("a discount's value needs a percent or an amount with its currency")
+        if self.type == "cashback":
+            if self.tier_costs:
+                raise ValueError("a cashback reward is priced by the points chosen, not by tier")
+            top, step = self.value.max_points or self.cost, self.value.step_points or 1
+            if top < self.cost or (top - self.cost) % step:
+                raise ValueError("max_points must be the cost plus a whole number of steps")
+        return self
 
     @field_validator("eligibility")
     @classmethod
@@ -226,6 +273,37 @@ class Reward(_Model):
 
     def cost_for(self, tier_id: str | None) -> int:
         return self.tier_costs.get(tier_id or "", self.cost)
+
+    def points_for(self, tier_id: str | None, chosen: int | None) -> int:
+        """Points one unit costs: a cashback's chosen points (cost to max_points, in steps), else the price."""
+        if self.type != "cashback":
+            if chosen is not None:
+                raise ValidationFailed("only a cashback reward takes points", field="points")
+            return self.cost_for(tier_id)
+        assert self.value is not None and self.value.amount_per_point is not None
+        if chosen is None:
+            return self.cost
+        top, step = self.value.max_points or self.cost, self.value.step_points or 1
+        if not self.cost <= chosen <= top or (chosen - self.cost) % step:
+            raise ValidationFailed(
+                f"points must be {self.cost} to {top} in steps of {step}",
+                field="points",
+                min=self.cost,
+                max=top,
+                step=step,
+            )
+        return chosen
+
+    def value_for(self, points: int, quantity: int) -> dict[str, Any] | None:
+        """The value a redemption gives; a cashback's money is its points at the rate, rounded down to cents."""
+        if self.value is None:
+            return None
+        shown = self.value.model_dump(mode="json", exclude_none=True)
+        if self.type == "cashback":
+            assert self.value.amount_per_point is not None
+            money = (points * quantity * self.value.amount_per_point).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+            return {"amount": str(money), "currency": self.value.currency, "points": points * quantity}
+        return shown
 
     def caps(self) -> tuple[int | None, int | None]:
         """The tightest unit cap across stock and total, and the points budget."""
@@ -459,3 +537,18 @@ def lot_expiry(config: ProgramConfig, occurred_at: datetime, tier_id: str | None
         end = add_months(period_start.replace(tzinfo=None), months * (policy.periods_after + 1))
         return end.replace(tzinfo=zone).astimezone(UTC)
     return None
+
+
+def redeemed_in_window(recent: list[str], now: datetime, days: int) -> tuple[int, list[str]]:
+    """Units redeemed in the `days` before `now`, and the entries ("<ISO time>|<units>") still inside it.
+
+    The profile keeps one entry per redemption of a reward with a period limit, pruned at every
+    redemption, so the window is rolling ("1 per 30 days" means 30 days after the last one).
+    """
+    start = now - timedelta(days=days)
+    kept = [entry for entry in recent if datetime.fromisoformat(entry.split("|", 1)[0]) > start]
+    return sum(int(entry.split("|", 1)[1]) for entry in kept), kept
+
+
+def window_entry(now: datetime, quantity: int) -> str:
+    return f"{now.isoformat()}|{quantity}"

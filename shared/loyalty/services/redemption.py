@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.domain.ledger import LedgerEntry, Member, request_hash, spend_soonest_expiring_first
-from loyalty.domain.program import ProgramConfig, Reward
+from loyalty.domain.program import ProgramConfig, Reward, redeemed_in_window, window_entry
 from loyalty.errors import (
+    ExclusiveConflict,
     InsufficientPoints,
     InvalidState,
     LimitReached,
@@ -27,7 +28,7 @@ from loyalty.services.events import event
 from loyalty.services.retry import attempts
 from loyalty.services.schedule import inactivity_due
 from loyalty.store.items import entry_from_item
-from loyalty.store.store import Cancelled, LoyaltyStore, RewardCounter
+from loyalty.store.store import Cancelled, LoyaltyStore, RewardCounter, RewardWindow
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 
@@ -64,6 +65,34 @@ def shard_with_room(reward: Reward, counts: list[dict[str, int]], quantity: int,
     return None
 
 
+def spread_over_shards(
+    reward: Reward, counts: list[dict[str, int]], quantity: int, points: int
+) -> list[tuple[int, int, int]] | None:
+    """(shard, units, points) parts that together fit a redemption no single shard has room for.
+
+    Shares add up to the cap, but a share smaller than one redemption's price would strand its
+    remainder (a budget of 500 over 8 shards of 62 or 63 fits 48 redemptions of 10, not 50).
+    Drawing the rest from other shards in the same transaction keeps every point of the cap usable.
+    """
+    units_left, points_left = quantity, points
+    parts: list[tuple[int, int, int]] = []
+    for shard, count in enumerate(counts):
+        unit_cap, budget = reward.shard_caps(shard)
+        unit_room = units_left if unit_cap is None else max(0, unit_cap - count["redeemed"])
+        point_room = points_left if budget is None else max(0, budget - count["points"])
+        take_units, take_points = min(units_left, unit_room), min(points_left, point_room)
+        if take_units or take_points:
+            parts.append((shard, take_units, take_points))
+            units_left, points_left = units_left - take_units, points_left - take_points
+        if not units_left and not points_left:
+            return parts
+    return None
+
+
+def counters_for(reward_id: str, reward: Reward, parts: list[tuple[int, int, int]]) -> list[RewardCounter]:
+    return [RewardCounter(reward_id, shard, units, points, *reward.shard_caps(shard)) for shard, units, points in parts]
+
+
 def counter_totals(store: LoyaltyStore, program_id: str, reward_id: str, reward: Reward) -> dict[str, int]:
     counts = store.reward_counters(program_id, reward_id, reward.counter_shards())
     return {"redeemed": sum(c["redeemed"] for c in counts), "points": sum(c["points"] for c in counts)}
@@ -86,10 +115,28 @@ def unavailable_reason(
         context = {"member": member_context(member, now, config), "now": now}
         if not holds(reward.eligibility, context):
             return NotEligible("the member is not eligible for this reward", reward_id=reward_id)
-    per_member = reward.limits.per_member
-    if per_member is not None and member.reward_counts.get(reward_id, 0) + quantity > per_member:
-        return LimitReached("the member reached this reward's limit", reward_id=reward_id, limit=per_member)
+    per_member, days = reward.limits.per_member, reward.limits.per_member_period_days
+    if per_member is not None:
+        if days is None:
+            used = member.reward_counts.get(reward_id, 0)
+        else:
+            used, _ = redeemed_in_window(member.reward_windows.get(reward_id, []), now, days)
+        if used + quantity > per_member:
+            period = {} if days is None else {"period_days": days}
+            return LimitReached(
+                "the member reached this reward's limit", reward_id=reward_id, limit=per_member, **period
+            )
     return None
+
+
+def window_for(reward: Reward, member: Member, reward_id: str, quantity: int, now: datetime) -> RewardWindow | None:
+    """The profile's recent redemptions of a reward with a period limit, pruned and with this one added."""
+    days = reward.limits.per_member_period_days
+    if reward.limits.per_member is None or days is None:
+        return None
+    seen = member.reward_windows.get(reward_id)
+    _, kept = redeemed_in_window(seen or [], now, days)
+    return RewardWindow(seen, [*kept, window_entry(now, quantity)])
 
 
 def redeem(
@@ -103,13 +150,14 @@ def redeem(
     """Spend soonest-expiring lots on a reward: one transaction. Returns (result, created)."""
     program_id = config.program_id
     redemption_id = redemption_id_for(program_id, member_id, idempotency_key)
-    fingerprint = request_hash(request.model_dump(mode="json"))
+    fingerprint = request_hash(request.model_dump(mode="json", exclude_none=True))
     reward = config.rewards.get(request.reward_id)
     if reward is None:
         raise NotFound("reward not found", reward_id=request.reward_id)
 
     # Each redemption starts on its own counter shard, spreading a popular reward's writes.
     shard = int(hashlib.sha256(redemption_id.encode()).hexdigest(), 16) % max(reward.counter_shards(), 1)
+    spread: list[tuple[int, int, int]] | None = None
 
     def replay_if_done() -> dict[str, Any] | None:
         existing = store.get_entry(program_id, member_id, "redemption", redemption_id)
@@ -119,8 +167,9 @@ def redeem(
         member, lots = store.get_member_and_open_lots(program_id, member_id)
         if member is None:
             raise NotFound("member not found", member_id=member_id)
-        cost = reward.cost_for(member.tier) * request.quantity
         try:
+            unit_points = reward.points_for(member.tier, request.points)
+            cost = unit_points * request.quantity
             if member.erased:
                 raise InvalidState("the member was erased", member_id=member_id)
             reason = unavailable_reason(reward, member, request.reward_id, request.quantity, now, config)
@@ -151,8 +200,11 @@ def redeem(
                 "reward_type": reward.type,
                 "quantity": request.quantity,
                 "code": code,
-                "value": reward.value.model_dump(mode="json", exclude_none=True) if reward.value else None,
+                "value": reward.value_for(unit_points, request.quantity),
+                "exclusivity_group": reward.exclusivity_group,
                 "counter_shard": shard if reward.counter_shards() else None,
+                # Set when the redemption drew on several shards: cancel gives each its part back.
+                **({"counter_parts": [list(part) for part in spread]} if spread else {}),
             },
             snapshot={"balance": balance},
         )
@@ -177,10 +229,17 @@ def redeem(
                 points=cost,
             ),
         ]
-        counter = counter_for(request.reward_id, reward, request.quantity, cost, shard)
+        counter: RewardCounter | list[RewardCounter] | None = (
+            counters_for(request.reward_id, reward, spread)
+            if spread
+            else counter_for(request.reward_id, reward, request.quantity, cost, shard)
+        )
+        window = window_for(reward, member, request.reward_id, request.quantity, now)
+        # A period limit is held by the window's condition, a lifetime one by the profile's count.
+        lifetime_limit = reward.limits.per_member if window is None else None
         try:
             store.record_redemption(
-                member, entry, reward.limits.per_member, counter, outbox, due=inactivity_due(config, now)
+                member, entry, lifetime_limit, counter, outbox, due=inactivity_due(config, now), window=window
             )
         except Cancelled as cancelled:
             if cancelled.failed("entry") and (done := replay_if_done()) is not None:
@@ -189,18 +248,22 @@ def redeem(
                 # This shard's share is used up: move to one with room, or refuse when none has any.
                 counts = store.reward_counters(program_id, request.reward_id, reward.counter_shards())
                 room = shard_with_room(reward, counts, request.quantity, cost)
-                if room is None:
-                    raise _counter_refusal(reward, request.reward_id, counts) from cancelled
-                shard = room
+                spread = None if room is not None else spread_over_shards(reward, counts, request.quantity, cost)
+                if room is not None:
+                    shard = room
+                elif spread:
+                    shard = spread[0][0]
+                else:
+                    raise _counter_refusal(reward, request.reward_id, counts, cost) from cancelled
             continue  # a lot or the balance moved: read again and re-plan the spend
         return answer(entry, program_id), True
     raise AssertionError("unreachable")
 
 
-def _counter_refusal(reward: Reward, reward_id: str, counts: list[dict[str, int]]) -> LoyaltyError:
+def _counter_refusal(reward: Reward, reward_id: str, counts: list[dict[str, int]], cost: int) -> LoyaltyError:
     redeemed, points = sum(c["redeemed"] for c in counts), sum(c["points"] for c in counts)
     budget = reward.limits.points_budget
-    if budget is not None and points + reward.cost > budget:
+    if budget is not None and points + cost > budget:
         return LimitReached("the reward's points budget is spent", reward_id=reward_id)
     if reward.stock is not None and redeemed >= reward.stock:
         return OutOfStock("the reward is out of stock", reward_id=reward_id)
@@ -258,9 +321,21 @@ def cancel(
         ]
         reward = config.rewards.get(reward_id)
         shard = redemption.details.get("counter_shard") or 0
-        counter = counter_for(reward_id, reward, redemption.details["quantity"], points, shard) if reward else None
+        parts = redemption.details.get("counter_parts")
+        counter: RewardCounter | list[RewardCounter] | None = None
+        if reward and parts:
+            counter = counters_for(reward_id, reward, [(int(s), int(q), int(p)) for s, q, p in parts])
+        elif reward:
+            counter = counter_for(reward_id, reward, redemption.details["quantity"], points, shard)
+        window = None
+        seen = member.reward_windows.get(reward_id)
+        mine = window_entry(redemption.recorded_at, redemption.details["quantity"])
+        if seen and mine in seen:
+            after = list(seen)
+            after.remove(mine)
+            window = RewardWindow(seen, after)
         try:
-            store.record_cancellation(member, redemption, entry, lots, counter, outbox)
+            store.record_cancellation(member, redemption, entry, lots, counter, outbox, window=window)
         except Cancelled:
             continue  # consumed or cancelled meanwhile, or a lot moved: look again
         return answer(entry, program_id), True
@@ -270,33 +345,54 @@ def cancel(
 def consume_code(
     store: LoyaltyStore, program_id: str, code: str, order_id: str | None, now: datetime
 ) -> tuple[dict[str, Any], bool]:
-    """A till uses a code once; the same till retrying with the same order gets the same answer."""
+    """A till uses a code once; the same till retrying with the same order gets the same answer.
+
+    A code whose reward has an exclusivity group is refused on an order that already used a code
+    of that group (one marker per order and group, claimed in the same transaction).
+    """
     found = store.find_redemption_by_code(program_id, code.upper())
     if found is None:
         raise NotFound("code not found", code=code)
-    member_id = found["member_id"]
+    member_id, details = found["member_id"], found["details"]
+    group = details.get("exclusivity_group")
     answer = {
         "redemption_id": found["source_id"],
         "member_id": member_id,
-        "reward_id": found["details"]["reward_id"],
-        "reward_type": found["details"].get("reward_type"),
-        "quantity": found["details"]["quantity"],
-        "value": found["details"].get("value"),
+        "reward_id": details["reward_id"],
+        "reward_type": details.get("reward_type"),
+        "quantity": details["quantity"],
+        "value": details.get("value"),
+        "exclusivity_group": group,
         "order_id": order_id,
         "status": "consumed",
     }
-    status = found.get("status")
-    if status == "consumed":
-        if order_id and found.get("consumed_order_id") == order_id:
-            return answer, False
-        raise InvalidState("the code was already used", code=code)
-    if status != "issued":
-        raise InvalidState(f"the redemption is {status}", code=code)
-    try:
-        store.consume_redemption(program_id, member_id, found["source_kind"], found["source_id"], order_id, now)
-    except Cancelled as cancelled:
-        raise InvalidState("the code was already used", code=code) from cancelled
-    return answer, True
+    for _ in attempts():
+        status = found.get("status")
+        if status == "consumed":
+            if order_id and found.get("consumed_order_id") == order_id:
+                return answer, False
+            raise InvalidState("the code was already used", code=code)
+        if status != "issued":
+            raise InvalidState(f"the redemption is {status}", code=code)
+        try:
+            store.consume_redemption(
+                program_id, member_id, found["source_kind"], found["source_id"], order_id, group, now
+            )
+        except Cancelled as cancelled:
+            if cancelled.failed("exclusivity") and not cancelled.failed("redemption"):
+                holder = cancelled.existing("exclusivity") or {}
+                raise ExclusiveConflict(
+                    "another code of this exclusivity group was already used on this order",
+                    code=code,
+                    order_id=order_id,
+                    exclusivity_group=group,
+                    redemption_id=holder.get("redemption_id"),
+                ) from cancelled
+            # Used, cancelled or raced meanwhile: judge again from what is stored now.
+            found = store.get_entry(program_id, member_id, found["source_kind"], found["source_id"]) or found
+            continue
+        return answer, True
+    raise AssertionError("unreachable")
 
 
 def require_idempotency_key(value: str | None) -> str:
@@ -321,8 +417,10 @@ def rewards_for_member(store: LoyaltyStore, config: ProgramConfig, member_id: st
         if reason is None and reward.caps() != (None, None):
             counts = counter_totals(store, config.program_id, reward_id, reward)
             unit_cap, budget = reward.caps()
-            if unit_cap is not None and counts.get("redeemed", 0) >= unit_cap:
+            if reward.stock is not None and counts.get("redeemed", 0) >= reward.stock:
                 reason = OutOfStock("the reward is out of stock")
+            elif unit_cap is not None and counts.get("redeemed", 0) >= unit_cap:
+                reason = LimitReached("the reward's total redemption limit is reached")
             elif budget is not None and counts.get("points", 0) + cost > budget:
                 reason = LimitReached("the reward's points budget is spent")
         if reason is None and spendable < cost:
@@ -334,6 +432,7 @@ def rewards_for_member(store: LoyaltyStore, config: ProgramConfig, member_id: st
                 "type": reward.type,
                 "cost": cost,
                 "value": reward.value.model_dump(mode="json", exclude_none=True) if reward.value else None,
+                "exclusivity_group": reward.exclusivity_group,
                 "available": reason is None,
                 "reason": reason.code if reason else None,
             }

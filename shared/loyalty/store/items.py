@@ -64,6 +64,11 @@ def member_from_item(item: dict[str, Any]) -> Member:
         flags=sorted(item.get("flags") or ()),
         rule_points=item.get("rule_points") or {},
         debt=item.get("debt", 0),
+        reward_windows={
+            name[len(keys.REWARD_WINDOW) :]: list(value)
+            for name, value in item.items()
+            if name.startswith(keys.REWARD_WINDOW)
+        },
         last_activity_at=_time(item.get("last_activity_at")),
         version=item.get("version", 0),
     )

@@ -133,6 +133,19 @@ def birthday_shard_partition(month_day: str, shard: int) -> str:
     return f"{BIRTHDAY}#{month_day}#{shard}"
 
 
+def reward_window_attribute(reward_id: str) -> str:
+    """The profile attribute holding a reward's recent redemptions (top level: old profiles need no map)."""
+    return f"{REWARD_WINDOW}{reward_id}"
+
+
+REWARD_WINDOW = "window#"
+
+
+def exclusivity_key(program_id: str, order_id: str, group: str) -> dict[str, str]:
+    """The marker that one code of an exclusivity group was consumed on an order."""
+    return {"PK": f"PROG#{program_id}#ORDER#{order_id}", "SK": f"EXCL#{group}"}
+
+
 def code_index_keys(program_id: str, code: str) -> dict[str, str]:
     return {"GSI1PK": f"CODE#{program_id}#{code}", "GSI1SK": "REDEMPTION"}
 

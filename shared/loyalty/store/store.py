@@ -90,6 +90,14 @@ def _at_most(attribute: str, placeholder: str, most: int) -> str:
     return f"(attribute_not_exists({attribute}) OR {attribute} <= {placeholder})"
 
 
+@dataclass(frozen=True)
+class RewardWindow:
+    """A reward's recent-redemption entries on the profile as read (None: never written) and as they become."""
+
+    seen: list[str] | None
+    after: list[str]
+
+
 def _cursor_encode(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
 
@@ -587,9 +595,10 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         member: Member,
         entry: LedgerEntry,
         per_member_limit: int | None,
-        counter: RewardCounter | None,
+        counter: RewardCounter | list[RewardCounter] | None,
         outbox: list[dict[str, Any]],
         due: tuple[Due, ...] = (),
+        window: RewardWindow | None = None,
     ) -> None:
         """Redemption entry, each lot spent, the balance and the reward's counters: one transaction."""
         reward_id = entry.details["reward_id"]
@@ -606,6 +615,19 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         if per_member_limit is not None:
             condition += " AND (attribute_not_exists(reward_counts.#r) OR reward_counts.#r <= :member_max)"
             values[":member_max"] = per_member_limit - quantity
+        update = (
+            "SET balance = balance - :cost, last_activity_at = :now,"
+            " reward_counts.#r = if_not_exists(reward_counts.#r, :zero) + :q"
+        )
+        names = {"#r": reward_id, "#status": "status"}
+        if window is not None:
+            # The period limit was judged on the entries read: they must be unchanged when this writes.
+            names["#w"] = keys.reward_window_attribute(reward_id)
+            condition += " AND " + ("attribute_not_exists(#w)" if window.seen is None else "#w = :seen")
+            if window.seen is not None:
+                values[":seen"] = window.seen
+            update += ", #w = :window"
+            values[":window"] = window.after
         code_keys = keys.code_index_keys(member.program_id, entry.details["code"])  # POS looks codes up here
         pk = keys.member_pk(member.program_id, member.member_id)
         parts: list[tuple[str, dict[str, Any]]] = [
@@ -625,10 +647,9 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 {
                     "Update": {
                         "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
-                        "UpdateExpression": "SET balance = balance - :cost, last_activity_at = :now,"
-                        " reward_counts.#r = if_not_exists(reward_counts.#r, :zero) + :q",
+                        "UpdateExpression": update,
                         "ConditionExpression": condition,
-                        "ExpressionAttributeNames": {"#r": reward_id, "#status": "status"},
+                        "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": to_item(values),
                     }
                 },
@@ -638,10 +659,19 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             (f"lot:{spend.lot_id}", self._spend_update(member.program_id, member.member_id, spend))
             for spend in entry.spends
         ]
-        if counter is not None:
-            parts.append(("counter", self._counter_update(member.program_id, counter, sign=1)))
+        parts += self._counter_parts(member.program_id, counter, sign=1)
         parts += [due_part(member.program_id, member.member_id, change) for change in due]
         self._transact(parts)
+
+    def _counter_parts(
+        self, program_id: str, counter: RewardCounter | list[RewardCounter] | None, sign: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """One update per counter shard a redemption draws on (several when no single shard has room)."""
+        counters = [] if counter is None else [counter] if isinstance(counter, RewardCounter) else counter
+        return [
+            ("counter" if n == 0 else f"counter:{n}", self._counter_update(program_id, change, sign))
+            for n, change in enumerate(counters)
+        ]
 
     def _counter_update(self, program_id: str, counter: RewardCounter, sign: int) -> dict[str, Any]:
         return self._sharded_counter_update(
@@ -699,12 +729,20 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         redemption: LedgerEntry,
         cancel: LedgerEntry,
         lots: dict[str, dict[str, Any]],
-        counter: RewardCounter | None,
+        counter: RewardCounter | list[RewardCounter] | None,
         outbox: list[dict[str, Any]],
+        window: RewardWindow | None = None,
     ) -> None:
         """Give a redemption's points back to the lots they came from: one transaction."""
         pk = keys.member_pk(member.program_id, member.member_id)
         reward_id = redemption.details["reward_id"]
+        window_update, window_names, window_values, window_condition = "", {}, {}, {}
+        if window is not None and window.seen is not None:
+            # The redemption leaves its period window: the member may redeem again.
+            window_update = ", #w = :window"
+            window_names = {"#w": keys.reward_window_attribute(reward_id)}
+            window_values = {":window": window.after, ":seen": window.seen}
+            window_condition = {"ConditionExpression": "#w = :seen"}
         parts: list[tuple[str, dict[str, Any]]] = [
             (
                 "entry",
@@ -738,11 +776,13 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 {
                     "Update": {
                         "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
-                        "UpdateExpression": "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q",
-                        "ExpressionAttributeNames": {"#r": reward_id},
+                        "UpdateExpression": "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q"
+                        + window_update,
+                        "ExpressionAttributeNames": window_names | {"#r": reward_id},
                         "ExpressionAttributeValues": to_item(
-                            {":give": cancel.points, ":q": redemption.details["quantity"]}
+                            window_values | {":give": cancel.points, ":q": redemption.details["quantity"]}
                         ),
+                        **window_condition,
                     }
                 },
             ),
@@ -754,8 +794,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             )
             for spend in redemption.spends
         ]
-        if counter is not None:
-            parts.append(("counter", self._counter_update(member.program_id, counter, sign=-1)))
+        parts += self._counter_parts(member.program_id, counter, sign=-1)
         self._transact(parts)
 
     def record_refund(
@@ -910,34 +949,55 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         return items[0] if items else None
 
     def consume_redemption(
-        self, program_id: str, member_id: str, source_kind: str, source_id: str, order_id: str | None, now: datetime
+        self,
+        program_id: str,
+        member_id: str,
+        source_kind: str,
+        source_id: str,
+        order_id: str | None,
+        exclusivity_group: str | None,
+        now: datetime,
     ) -> None:
-        """Mark a code used, once (a single conditional update: nothing else changes)."""
-        from botocore.exceptions import ClientError
+        """Mark a code used, once; with an order and a group, claim the order's marker for that group too.
 
-        try:
-            with transient_faults_as_unavailable():
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=to_item(
-                        {
-                            "PK": keys.member_pk(program_id, member_id),
-                            "SK": keys.entry_sk(source_kind, source_id),
-                        }
-                    ),
-                    UpdateExpression="SET #status = :consumed, consumed_at = :now, consumed_order_id = :order",
-                    ConditionExpression="#status = :issued",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues=to_item(
-                        {
-                            ":consumed": "consumed",
-                            ":issued": "issued",
-                            ":now": keys.timestamp(now),
-                            ":order": order_id or "",
-                        }
-                    ),
+        One transaction: a second code of the group on the same order fails the marker's condition
+        and leaves its own code unused.
+        """
+        parts: list[tuple[str, dict[str, Any]]] = [
+            (
+                "redemption",
+                {
+                    "Update": {
+                        "Key": to_item(
+                            {"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(source_kind, source_id)}
+                        ),
+                        "UpdateExpression": "SET #status = :consumed, consumed_at = :now, consumed_order_id = :order",
+                        "ConditionExpression": "#status = :issued",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":consumed": "consumed",
+                                ":issued": "issued",
+                                ":now": keys.timestamp(now),
+                                ":order": order_id or "",
+                            }
+                        ),
+                    }
+                },
+            )
+        ]
+        if order_id and exclusivity_group:
+            marker = {
+                **keys.exclusivity_key(program_id, order_id, exclusivity_group),
+                "type": "exclusivity",
+                "redemption_id": source_id,
+                "member_id": member_id,
+                "consumed_at": keys.timestamp(now),
+            }
+            parts.append(
+                (
+                    "exclusivity",
+                    {"Put": {"Item": to_item(marker), "ConditionExpression": "attribute_not_exists(PK)"}},
                 )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise Cancelled({"redemption": None}) from error
-            raise
+            )
+        self._transact(parts)
