@@ -14,7 +14,7 @@ from loyalty.errors import LimitReached, ValidationFailed
 from loyalty.services.answers import qr_payload, qr_svg
 from loyalty.services.redemption import shard_with_room, spread_over_shards, unavailable_reason, window_for
 from loyalty.store.store import LoyaltyStore, RewardCounter
-from tests.unit.factories import member, utc
+from tests.unit.factories import member, program, utc
 
 NOW = utc(2025, 6, 15, 12)
 
@@ -130,8 +130,8 @@ def test_given_one_per_30_days_then_a_second_inside_the_window_is_refused_and_al
     last = NOW - timedelta(days=10)
     profile = member(reward_counts={"r": 5}, reward_windows={"r": [window_entry(last, 1)]})
 
-    refused = unavailable_reason(monthly, profile, "r", 1, NOW)
-    later = unavailable_reason(monthly, profile, "r", 1, last + timedelta(days=30))
+    refused = unavailable_reason(monthly, profile, "r", 1, NOW, program())
+    later = unavailable_reason(monthly, profile, "r", 1, last + timedelta(days=30), program())
 
     assert isinstance(refused, LimitReached)
     assert refused.details == {"reward_id": "r", "limit": 1, "period_days": 30}
