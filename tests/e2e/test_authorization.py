@@ -178,6 +178,9 @@ SPECS: dict[tuple[str, str], Spec] = {
         lambda s: f"{ANN}/orders",
         lambda: {"order_id": _unique(), "amount": 10, "currency": "EUR", "occurred_at": _now()},
     ),
+    ("POST", M + "/orders/{order_id}/refunds"): Spec(
+        lambda s: f"{ANN}/orders/seed/refunds", lambda: {"refund_id": _unique(), "amount": 1}
+    ),
     ("POST", M + "/activities"): Spec(
         lambda s: f"{ANN}/activities", lambda: {"activity_id": _unique(), "type": "newsletter", "occurred_at": _now()}
     ),

@@ -111,14 +111,22 @@ def _recent() -> str:
     return (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
 
 
+RULE_EFFECT = {"type": "fixed", "points": 25}
+
+
 def _seed(api: str) -> list[dict[str, str]]:
-    """Program "fz" with tiers and three rewards, two members with points and two redemptions each."""
+    """Program "fz" with tiers, three rewards, an earning rule and a segment, two members with points
+    and two redemptions each."""
     program = f"{api}/v1/programs/{PROGRAM_ID}"
     _ok(requests.put(program, json=PROGRAM, timeout=10), 200, 201)
     for tier_id, tier in TIERS.items():
         _ok(requests.put(f"{program}/tiers/{tier_id}", json=tier, timeout=10), 200, 201)
     for reward_id, reward in REWARD_BODIES.items():
         _ok(requests.put(f"{program}/rewards/{reward_id}", json=reward, timeout=10), 200, 201)
+    rule = {"name": "Web bonus", "trigger": "order", "condition": 'order.channel == "web"', "effect": RULE_EFFECT}
+    _ok(requests.put(f"{program}/earning-rules/web-bonus", json=rule, timeout=10), 200, 201)
+    segment = {"name": "Regulars", "condition": "member.orders_365d >= 1"}
+    _ok(requests.put(f"{program}/segments/regulars", json=segment, timeout=10), 200, 201)
     path_ids = []
     for member_id in MEMBERS:
         member: dict[str, Any] = {"member_id": member_id, "email": f"{member_id}@example.com", "birthday": "1990-05-17"}
@@ -150,6 +158,9 @@ def _seed(api: str) -> list[dict[str, str]]:
                 "reward_id": "limited",
                 "redemption_id": redeemed[0]["redemption_id"],
                 "code": redeemed[1]["code"],
+                "rule_id": "web-bonus",
+                "segment_id": "regulars",
+                "order_id": order["order_id"],
             }
         )
     return path_ids
