@@ -103,3 +103,9 @@ def test_given_a_segment_condition_then_the_flags_admins_keep_are_not_in_its_con
     context = member_context(member(flags=["velocity"]), MONDAY, program())
 
     assert "flags" not in context and "velocity" not in context
+
+
+def test_numbers_beyond_64_bits_in_the_context_are_read_as_doubles() -> None:
+    # Order metadata may carry any number DynamoDB holds; CEL's int is 64-bit.
+    context = {"order": {"metadata": {"ref": -1346432885422948779819008, "n": 2**63}}, "now": MONDAY}
+    assert holds("order.metadata.ref < 0.0 && order.metadata.n > 1.0", context)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from loyalty.domain.program import ProgramConfig
 
 CONTEXT_NAMES = frozenset({"member", "order", "activity", "now"})
+INT64 = (-(2**63), 2**63 - 1)
 SEGMENT_NAMES = frozenset({"member", "now"})
 # cel-python evaluates recursively: a deeper tree would fail every evaluation with a RecursionError.
 MAX_DEPTH = 200
@@ -147,6 +148,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+        return float(value)  # CEL's int is 64-bit: a larger number (metadata may hold one) is a double
     if isinstance(value, bool | int | float | str):
         return value
     try:
