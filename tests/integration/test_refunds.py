@@ -128,6 +128,33 @@ def test_spent_points_become_debt_and_the_next_earn_pays_it_first(api: Api, prog
     assert _member(api)["balance"] == 30
 
 
+def test_a_cancelled_redemption_pays_the_debt_before_it_refills_a_lot(
+    api: Api, program: str, store: LoyaltyStore
+) -> None:
+    enroll(api, program, "m1")
+    api.post(f"{M}/orders", order("o-1", 150))
+    redeemed = api.post(f"{M}/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k1"})
+    assert redeemed.status == 201 and redeemed.body["points"] == 100
+    assert _refund(api, "o-1", {"refund_id": "r-1"}).body["debt"] == 100
+
+    cancel = api.post(f"{M}/redemptions/{redeemed.body['redemption_id']}/cancel", {})
+
+    # The 100 points given back pay the 100 owed: nothing becomes spendable again.
+    assert cancel.status == 201, cancel.body
+    assert (cancel.body["points"], cancel.body["debt_paid"], cancel.body["balance"], cancel.body["lots"]) == (
+        100,
+        100,
+        0,
+        [],
+    )
+    assert (_member(api)["balance"], _member(api)["debt"]) == (0, 0)
+    assert ledger_invariant(store, program, "m1") == {"ledger": 0, "balance": 0, "lots": 0, "debt": 0}
+    refused = api.post(f"{M}/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k2"})
+    assert (refused.status, refused.error_code) == (422, "insufficient_points")
+    # A replayed cancel answers the same and pays nothing twice.
+    assert api.post(f"{M}/redemptions/{redeemed.body['redemption_id']}/cancel", {}).body == cancel.body
+
+
 def test_replay_conflict_and_bad_refunds(api: Api, program: str, store: LoyaltyStore) -> None:
     enroll(api, program, "m1")
     api.post(f"{M}/orders", order("o-1", 50, items=_lines(("10", 5))))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.ledger import Lot, Member, credit, settle_debt
+from loyalty.domain.ledger import Lot, Member, Spend, credit, settle_debt, settle_debt_from_refills
 from loyalty.domain.refunds import (
     OrderLine,
     Refunded,
@@ -139,3 +139,13 @@ def test_a_credit_pays_the_debt_first_and_keeps_the_rest_in_its_lot() -> None:
     no_debt = replace(after, debt=0)
     third = lot("n3", 10)
     assert settle_debt(no_debt, third) == 0 and credit(no_debt, config, third, T0)[0].balance == 40
+
+
+def test_points_given_back_pay_the_debt_from_the_first_spends_and_refill_only_the_rest() -> None:
+    spends = [Spend("a", "order#a", 30, 30), Spend("b", "order#b", 50, 80), Spend("c", "order#c", 20, 20)]
+    refills, paid = settle_debt_from_refills(45, spends)
+    assert paid == 45
+    assert [(s.lot_id, s.points) for s in refills] == [("b", 35), ("c", 20)]
+    assert settle_debt_from_refills(0, spends) == (spends, 0)
+    # A debt larger than what comes back takes all of it: no lot is refilled.
+    assert settle_debt_from_refills(500, spends) == ([], 100)

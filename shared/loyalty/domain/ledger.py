@@ -248,6 +248,22 @@ def settle_debt(member: Member, lot: Lot) -> int:
     return paid
 
 
+def settle_debt_from_refills(debt: int, spends: list[Spend]) -> tuple[list[Spend], int]:
+    """Points given back (a cancelled redemption) pay the member's refund debt first, taken from the
+    redemption's first spends (its soonest-expiring lots); the lots get only the rest back.
+
+    Without this a member who owes points would get spendable points back while still owing.
+    Returns the refills left (none of zero points) and the points paid."""
+    paid = min(debt, sum(spend.points for spend in spends))
+    owed, refills = paid, []
+    for spend in spends:
+        taken = min(owed, spend.points)
+        owed -= taken
+        if spend.points > taken:
+            refills.append(replace(spend, points=spend.points - taken))
+    return refills, paid
+
+
 def credit(
     member: Member, config: ProgramConfig, lot: Lot, now: datetime, order_amount: Decimal | None = None
 ) -> tuple[Member, str | None]:

@@ -85,6 +85,7 @@ def answer(entry: LedgerEntry, program_id: str) -> dict[str, Any]:
         "reward_id": details.get("reward_id"),
         "points": entry.points,
         "balance": after.get("balance"),
+        "debt_paid": after.get("debt_paid", 0),
         "status": "cancelled",
         "lots": lots,
     }

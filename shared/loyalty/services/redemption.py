@@ -8,7 +8,13 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.ledger import LedgerEntry, Member, request_hash, spend_soonest_expiring_first
+from loyalty.domain.ledger import (
+    LedgerEntry,
+    Member,
+    request_hash,
+    settle_debt_from_refills,
+    spend_soonest_expiring_first,
+)
 from loyalty.domain.program import ProgramConfig, Reward, redeemed_in_window, window_entry
 from loyalty.errors import (
     ExclusiveConflict,
@@ -293,7 +299,9 @@ def cancel(
             raise NotFound("member not found", member_id=member_id)
         lots = store.get_lots(program_id, member_id, redemption.spends)
         transaction_id = f"{redemption_id}_cancel"
-        balance = member.balance + points
+        refills, debt_paid = settle_debt_from_refills(member.debt, redemption.spends)
+        balance = member.balance + points - debt_paid
+        paid = {"debt_paid": debt_paid, "debt": member.debt - debt_paid} if debt_paid else {}
         entry = LedgerEntry(
             transaction_id=transaction_id,
             kind="cancel",
@@ -303,9 +311,9 @@ def cancel(
             recorded_at=now,
             occurred_at=now,
             request_hash=fingerprint,
-            spends=redemption.spends,
+            spends=refills,
             details={"reward_id": reward_id, "redemption_id": redemption_id},
-            snapshot={"balance": balance},
+            snapshot={"balance": balance, **paid},
         )
         outbox = [
             event(
@@ -317,6 +325,7 @@ def cancel(
                 balance=balance,
                 reason="redemption_cancelled",
                 redemption_id=redemption_id,
+                **paid,
             )
         ]
         reward = config.rewards.get(reward_id)

@@ -733,16 +733,26 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         outbox: list[dict[str, Any]],
         window: RewardWindow | None = None,
     ) -> None:
-        """Give a redemption's points back to the lots they came from: one transaction."""
+        """Give a redemption's points back to the lots they came from (what paid the member's
+        refund debt goes to no lot: `cancel.spends` are the refills): one transaction."""
         pk = keys.member_pk(member.program_id, member.member_id)
         reward_id = redemption.details["reward_id"]
-        window_update, window_names, window_values, window_condition = "", {}, {}, {}
+        paid = cancel.snapshot.get("debt_paid", 0)
+        update = "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q"
+        # The debt read is the debt paid from: a refund meanwhile makes the cancel look again.
+        conditions = ["(attribute_not_exists(debt) OR debt = :debt)"]
+        values: dict[str, Any] = {":give": cancel.points - paid, ":q": redemption.details["quantity"]}
+        values[":debt"] = member.debt
+        names = {"#r": reward_id}
+        if paid:
+            update += ", debt = debt - :paid"
+            values[":paid"] = paid
         if window is not None and window.seen is not None:
             # The redemption leaves its period window: the member may redeem again.
-            window_update = ", #w = :window"
-            window_names = {"#w": keys.reward_window_attribute(reward_id)}
-            window_values = {":window": window.after, ":seen": window.seen}
-            window_condition = {"ConditionExpression": "#w = :seen"}
+            update += ", #w = :window"
+            names["#w"] = keys.reward_window_attribute(reward_id)
+            values.update({":window": window.after, ":seen": window.seen})
+            conditions.append("#w = :seen")
         parts: list[tuple[str, dict[str, Any]]] = [
             (
                 "entry",
@@ -776,13 +786,10 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 {
                     "Update": {
                         "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
-                        "UpdateExpression": "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q"
-                        + window_update,
-                        "ExpressionAttributeNames": window_names | {"#r": reward_id},
-                        "ExpressionAttributeValues": to_item(
-                            window_values | {":give": cancel.points, ":q": redemption.details["quantity"]}
-                        ),
-                        **window_condition,
+                        "UpdateExpression": update,
+                        "ConditionExpression": " AND ".join(conditions),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": to_item(values),
                     }
                 },
             ),
@@ -792,7 +799,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 f"lot:{spend.lot_id}",
                 self._refill_update(member.program_id, member.member_id, spend, lots[spend.lot_id], cancel.recorded_at),
             )
-            for spend in redemption.spends
+            for spend in cancel.spends
         ]
         parts += self._counter_parts(member.program_id, counter, sign=-1)
         self._transact(parts)
