@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from loyalty.api.runtime import Runtime
@@ -153,6 +154,30 @@ def test_a_cancelled_redemption_pays_the_debt_before_it_refills_a_lot(
     assert (refused.status, refused.error_code) == (422, "insufficient_points")
     # A replayed cancel answers the same and pays nothing twice.
     assert api.post(f"{M}/redemptions/{redeemed.body['redemption_id']}/cancel", {}).body == cancel.body
+
+
+def test_a_returned_purchase_stops_counting_for_segments_and_the_next_tier_review(
+    api: Api, program: str, store: LoyaltyStore, clock: Any
+) -> None:
+    api.put(f"{P}/segments/regular", {"name": "Regular", "condition": "member.orders_365d >= 2"})
+    enroll(api, program, "m1")
+    assert api.post(f"{M}/orders", order("o-1", 2100)).body["tier"] == "gold"
+    clock.advance(days=300)
+    # Near the end of the tier's validity the member buys enough to keep gold, then returns it all.
+    api.post(f"{M}/orders", order("o-2", 2100, occurred_at=clock().isoformat()))
+    bought = _member(api)
+    assert (bought["orders_365d"], bought["segments"]) == (2, ["regular"])
+
+    assert _refund(api, "o-2", {"refund_id": "r-1"}).status == 201
+
+    returned = _member(api)
+    assert (returned["orders_365d"], returned["spend_365d"]["amount"], returned["segments"]) == (1, 2100.0, [])
+    assert returned["lifetime_points"] == 2100
+    assert returned["tier"] == "gold"  # a refund never moves the tier at once: the review does
+    review = handler("tier_review")(
+        {"job": "tier-review", "scheduled_time": (clock() + timedelta(days=66)).isoformat()}, None
+    )
+    assert review["downgraded"] == 1 and _member(api)["tier"] == "silver"
 
 
 def test_replay_conflict_and_bad_refunds(api: Api, program: str, store: LoyaltyStore) -> None:

@@ -18,6 +18,7 @@ from loyalty.domain.refunds import (
     claw_for_lines,
     claw_rest,
     largest_remainder,
+    member_after_refund,
     points_by_line,
     take,
 )
@@ -149,3 +150,46 @@ def test_points_given_back_pay_the_debt_from_the_first_spends_and_refill_only_th
     assert settle_debt_from_refills(0, spends) == (spends, 0)
     # A debt larger than what comes back takes all of it: no lot is refilled.
     assert settle_debt_from_refills(500, spends) == ([], 100)
+
+
+def test_a_refund_takes_the_order_out_of_its_months_qualifying_points_spend_and_orders() -> None:
+    someone = Member(
+        "prog-1",
+        "m1",
+        enrolled_at=T0 - timedelta(days=400),
+        lifetime_points=900,
+        qualifying={"2026-10": 300, "2026-11": 500},
+        spend={"2026-10": Decimal("300"), "2026-11": Decimal("480")},
+        orders={"2026-10": 2, "2026-11": 3},
+    )
+    bought = T0.replace(year=2026, month=11, day=2)
+
+    part = member_after_refund(someone, bought, 200, Decimal("200"), Refunded(), Refunded(1, 50, Decimal("50")))
+    assert (part.qualifying, part.spend, part.orders, part.lifetime_points) == (
+        {"2026-10": 300, "2026-11": 450},
+        {"2026-10": Decimal("300"), "2026-11": Decimal("430")},
+        {"2026-10": 2, "2026-11": 3},  # still an order: half of it was kept
+        850,
+    )
+    rest = member_after_refund(
+        part, bought, 200, Decimal("200"), Refunded(1, 50, Decimal("50")), Refunded(2, 200, Decimal("200"))
+    )
+    assert (rest.qualifying["2026-11"], rest.spend["2026-11"], rest.orders["2026-11"], rest.lifetime_points) == (
+        300,
+        Decimal("280"),
+        2,
+        700,
+    )
+    # Lines that do not add up to the order amount (shipping kept) still make the order wholly refunded
+    # once all its points are back; a month outside the member's window is left alone.
+    lines = member_after_refund(someone, bought, 200, Decimal("210"), Refunded(), Refunded(1, 200, Decimal("200")))
+    assert lines.orders["2026-11"] == 2
+    old = member_after_refund(
+        someone, bought.replace(year=2025), 200, Decimal("200"), Refunded(), Refunded(1, 200, Decimal("200"))
+    )
+    assert (old.qualifying, old.spend, old.orders, old.lifetime_points) == (
+        someone.qualifying,
+        someone.spend,
+        someone.orders,
+        700,
+    )

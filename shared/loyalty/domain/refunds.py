@@ -9,12 +9,12 @@ below zero, and the next credits pay the debt before adding to the balance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loyalty.domain.ledger import Lot, Spend, spend_soonest_expiring_first
+from loyalty.domain.ledger import Lot, Member, Spend, month_key, spend_soonest_expiring_first
 from loyalty.errors import ValidationFailed
 
 
@@ -215,3 +215,35 @@ def take(own_lot: Lot | None, lots: list[Lot], points: int, now: datetime) -> Ta
     available = sum(lot.remaining for lot in others if lot.spendable(now))
     spends = spend_soonest_expiring_first(others, min(left, available), now)
     return Taking(own, own_pending, spends, left - sum(s.points for s in spends))
+
+
+def member_after_refund(
+    member: Member, earned_at: datetime, earned: int, order_amount: Decimal, before: Refunded, after: Refunded
+) -> Member:
+    """A returned purchase stops counting for the member: the order's month loses the refunded
+    points from its qualifying points and the refunded amount from its spend, and the order leaves
+    the month's order count once it is wholly refunded; lifetime points lose the points too.
+
+    So a member cannot buy a tier (or a segment) and return the goods: the review that follows the
+    tier's validity sees only what was kept (the tier itself never drops at a refund, as it never
+    rises at a review). A month that already left the member's window is left as it is.
+    """
+    month = month_key(earned_at)
+
+    def less(by_month: dict[str, Any], by: Any) -> dict[str, Any]:
+        if month not in by_month:
+            return by_month
+        return {**by_month, month: max(by_month[month] - by, 0)}
+
+    def whole(refunded: Refunded) -> bool:
+        # Returned lines may not add up to the order amount (shipping): all its points back counts too.
+        return refunded.amount >= order_amount or 0 < earned <= refunded.points
+
+    wholly = whole(after) and not whole(before)
+    return replace(
+        member,
+        qualifying=less(member.qualifying, after.points - before.points),
+        spend=less(member.spend, after.amount - before.amount),
+        orders=less(member.orders, 1) if wholly else member.orders,
+        lifetime_points=max(member.lifetime_points - (after.points - before.points), 0),
+    )

@@ -10,7 +10,14 @@ from ulid import ULID
 
 from loyalty.domain.ledger import LedgerEntry, request_hash
 from loyalty.domain.program import ProgramConfig
-from loyalty.domain.refunds import OrderLine, claw_for_amount, claw_for_lines, claw_rest, take
+from loyalty.domain.refunds import (
+    OrderLine,
+    claw_for_amount,
+    claw_for_lines,
+    claw_rest,
+    member_after_refund,
+    take,
+)
 from loyalty.errors import InvalidState, NotFound, ValidationFailed
 from loyalty.models import RefundRequest
 from loyalty.services.answers import answer, replay
@@ -100,8 +107,10 @@ def refund(
                 order_id=order_id,
             )
         ]
+        earned_at = order.lot.earned_at if order.lot is not None else order.occurred_at
+        counted = member_after_refund(member, earned_at, order.points, order_amount, before, claw.after)
         try:
-            store.record_refund(member, order, before, claw.after, taking, entry, outbox)
+            store.record_refund(member, counted, order, before, claw.after, taking, entry, outbox)
         except Cancelled as cancelled:
             if cancelled.failed("entry"):
                 existing = cancelled.existing("entry") or store.get_entry(

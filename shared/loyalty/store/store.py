@@ -807,6 +807,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
     def record_refund(
         self,
         member: Member,
+        counted: Member,
         order: LedgerEntry,
         before: Refunded,
         after: Refunded,
@@ -815,7 +816,8 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         outbox: list[dict[str, Any]],
     ) -> None:
         """A refund's claw-back: its entry, the order's refunded counters (with its own lot, the
-        same item), each other lot taken from, and the profile's balance, pending and debt."""
+        same item), each other lot taken from, and the profile's balance, pending and debt, and
+        the aggregates as `counted` has them (the version condition keeps them exact)."""
         pk = keys.member_pk(member.program_id, member.member_id)
         sets = [
             "refunded_points = :points",
@@ -881,7 +883,8 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                     "Update": {
                         "Key": to_item({"PK": pk, "SK": keys.PROFILE}),
                         "UpdateExpression": "SET balance = balance - :balance, pending = pending - :pending,"
-                        " debt = if_not_exists(debt, :zero) + :debt, version = version + :one",
+                        " debt = if_not_exists(debt, :zero) + :debt, version = version + :one,"
+                        " qualifying = :qualifying, spend = :spend, orders = :orders, lifetime_points = :lifetime",
                         "ConditionExpression": "version = :v AND balance >= :balance AND pending >= :pending",
                         "ExpressionAttributeValues": to_item(
                             {
@@ -891,6 +894,10 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                                 ":zero": 0,
                                 ":one": 1,
                                 ":v": member.version,
+                                ":qualifying": counted.qualifying,
+                                ":spend": counted.spend,
+                                ":orders": counted.orders,
+                                ":lifetime": counted.lifetime_points,
                             }
                         ),
                     }
