@@ -9,6 +9,7 @@ from typing import Any
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
 from loyalty.domain.refunds import Refunded
 from loyalty.store import keys
+from loyalty.store.dynamo import to_item
 
 
 def _time(value: str | None) -> datetime | None:
@@ -115,6 +116,16 @@ def entry_item(program_id: str, member_id: str, entry: LedgerEntry, outbox: list
                 due = keys.expiry_due(lot.expires_at, entry.recorded_at)
                 item.update(keys.expiry_index_keys(program_id, member_id, lot.lot_id, due))
     return item
+
+
+def entry_put(program_id: str, member_id: str, entry: LedgerEntry, outbox: list[dict[str, Any]]) -> dict[str, Any]:
+    """A transaction's Put of a ledger entry under its source id: the condition makes each change happen once."""
+    return {
+        "Put": {
+            "Item": to_item(entry_item(program_id, member_id, entry, outbox)),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
+    }
 
 
 def lot_from_item(item: dict[str, Any]) -> Lot:

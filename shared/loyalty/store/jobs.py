@@ -9,7 +9,7 @@ from typing import Any
 from loyalty.domain.ledger import LedgerEntry
 from loyalty.store import keys
 from loyalty.store.dynamo import to_attr, to_item
-from loyalty.store.items import entry_item
+from loyalty.store.items import entry_put
 
 
 @dataclass(frozen=True)
@@ -69,15 +69,7 @@ class JobStoreMixin:
                     }
                 },
             ),
-            (
-                "entry",
-                {
-                    "Put": {
-                        "Item": to_item(entry_item(program_id, member_id, entry, outbox)),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-            ),
+            ("entry", entry_put(program_id, member_id, entry, outbox)),
             (
                 "profile",
                 {
@@ -137,15 +129,7 @@ class JobStoreMixin:
         expirations = lot.get("expirations", 0)
         self._transact(  # type: ignore[attr-defined]
             [
-                (
-                    "entry",
-                    {
-                        "Put": {
-                            "Item": to_item(entry_item(program_id, member_id, entry, outbox)),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                ),
+                ("entry", entry_put(program_id, member_id, entry, outbox)),
                 (
                     "lot",
                     {

@@ -21,7 +21,7 @@ from loyalty.store.dynamo import (
     to_item,
     transient_faults_as_unavailable,
 )
-from loyalty.store.items import entry_from_item, entry_item, lot_from_item, member_from_item, member_item
+from loyalty.store.items import entry_from_item, entry_item, entry_put, lot_from_item, member_from_item, member_item
 from loyalty.store.jobs import Due, JobStoreMixin, due_part
 from loyalty.store.notifications import NotificationStoreMixin
 from loyalty.store.reports import ReportStoreMixin
@@ -482,15 +482,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             expression += ", debt = :debt"  # the version condition keeps it exact
             values[":debt"] = after.debt
         parts: list[tuple[str, dict[str, Any]]] = [
-            (
-                "entry",
-                {
-                    "Put": {
-                        "Item": to_item(entry_item(before.program_id, before.member_id, entry, outbox)),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-            ),
+            ("entry", entry_put(before.program_id, before.member_id, entry, outbox)),
             (
                 "profile",
                 {
@@ -754,15 +746,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             values.update({":window": window.after, ":seen": window.seen})
             conditions.append("#w = :seen")
         parts: list[tuple[str, dict[str, Any]]] = [
-            (
-                "entry",
-                {
-                    "Put": {
-                        "Item": to_item(entry_item(member.program_id, member.member_id, cancel, outbox)),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-            ),
+            ("entry", entry_put(member.program_id, member.member_id, cancel, outbox)),
             (
                 "redemption",
                 {
@@ -857,15 +841,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             )
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         parts: list[tuple[str, dict[str, Any]]] = [
-            (
-                "entry",
-                {
-                    "Put": {
-                        "Item": to_item(entry_item(member.program_id, member.member_id, entry, outbox)),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-            ),
+            ("entry", entry_put(member.program_id, member.member_id, entry, outbox)),
             (
                 "order",
                 {
