@@ -106,6 +106,25 @@ def test_pending_points_are_clawed_back_first(api: Api, program: str, store: Loy
     ledger_invariant(store, program, "m1")
 
 
+def test_a_refund_takes_other_pending_points_before_it_adds_debt(api: Api, program: str, store: LoyaltyStore) -> None:
+    api.put(
+        P, {"name": "Acme Rewards", "currency": "EUR", "earn_rate": {"points": 1, "per_amount": 1}, "pending_days": 30}
+    )
+    enroll(api, program, "m1")
+    api.post(f"{M}/orders", order("o-1", 100, "2026-09-01T10:00:00+00:00"))  # available by now
+    assert api.post(f"{M}/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k1"}).status == 201
+    api.post(f"{M}/orders", order("o-2", 80))  # pending until December
+    assert (_member(api)["balance"], _member(api)["pending"]) == (0, 80)
+
+    answer = _refund(api, "o-1", {"refund_id": "r-1"})
+
+    # o-1's 100 points were spent: the member's pending 80 pay first, 20 become debt.
+    assert answer.status == 201, answer.body
+    assert (answer.body["pending"], answer.body["debt_added"], answer.body["balance"]) == (0, 20, 0)
+    assert (_member(api)["pending"], _member(api)["debt"]) == (0, 20)
+    assert ledger_invariant(store, program, "m1") == {"ledger": -20, "balance": 0, "lots": 0, "debt": 20}
+
+
 def test_spent_points_become_debt_and_the_next_earn_pays_it_first(api: Api, program: str, store: LoyaltyStore) -> None:
     enroll(api, program, "m1")
     api.post(f"{M}/orders", order("o-1", 150))

@@ -118,6 +118,18 @@ def test_the_orders_own_pending_lot_pays_first_then_soonest_expiring_lots_then_d
     assert (taking.from_pending, taking.from_balance, taking.debt) == (40, 50, 10)
 
 
+def test_other_pending_lots_pay_after_the_spendable_ones_and_before_any_debt() -> None:
+    later = replace(lot("later", 30, pending=True), available_at=T0 + timedelta(days=9))
+    sooner = lot("sooner", 25, pending=True)  # available in 5 days
+    lots = [later, lot("spendable", 10), sooner]
+    taking = take(None, lots, 50, T0)
+    assert [(s.lot_id, s.points) for s in taking.others] == [("spendable", 10)]
+    assert [(s.lot_id, s.points) for s in taking.others_pending] == [("sooner", 25), ("later", 15)]
+    assert (taking.from_balance, taking.from_pending, taking.debt) == (10, 40, 0)
+    assert [s.lot_id for s in taking.spends] == ["spendable", "sooner", "later"]
+    assert take(None, lots, 70, T0).debt == 5
+
+
 def test_an_available_own_lot_pays_from_the_balance_and_an_expired_one_is_left_to_the_sweep() -> None:
     taking = take(lot("own", 40), [lot("own", 40), lot("x", 5)], 30, T0)
     assert (taking.from_pending, taking.from_balance, taking.debt, taking.others) == (0, 30, 0, [])

@@ -3,8 +3,9 @@
 Policy: a refund claws back exactly the points the refunded lines (or amount) earned, rule by
 rule, never more than the order earned minus what earlier refunds clawed back. The points come
 from the order's own lot first (pending or available), then the member's other spendable lots,
-soonest-expiring first. What the member no longer has becomes `debt`: the balance never goes
-below zero, and the next credits pay the debt before adding to the balance.
+soonest-expiring first, then their other pending lots. What the member no longer has becomes
+`debt`: the balance never goes below zero, and the next credits pay the debt before adding to the
+balance.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ class Taking:
 
     own: Spend | None  # from the order's own lot
     own_pending: bool  # the own lot is still pending: its points leave `pending`, not `balance`
-    others: list[Spend]
+    others: list[Spend]  # other spendable lots
     debt: int
+    others_pending: list[Spend] = field(default_factory=list)  # other lots still pending
 
     @property
     def from_balance(self) -> int:
@@ -67,11 +69,12 @@ class Taking:
 
     @property
     def from_pending(self) -> int:
-        return self.own.points if self.own is not None and self.own_pending else 0
+        own = self.own.points if self.own is not None and self.own_pending else 0
+        return own + sum(s.points for s in self.others_pending)
 
     @property
     def spends(self) -> list[Spend]:
-        return ([self.own] if self.own is not None else []) + self.others
+        return ([self.own] if self.own is not None else []) + self.others + self.others_pending
 
 
 def largest_remainder(total: int, weights: dict[str, Decimal]) -> dict[str, int]:
@@ -201,7 +204,10 @@ def claw_rest(
 
 def take(own_lot: Lot | None, lots: list[Lot], points: int, now: datetime) -> Taking:
     """The order's own lot first (pending or available), then other spendable lots soonest-expiring
-    first; what the member no longer has is debt."""
+    first, then other pending lots soonest-available first; what the member no longer has is debt.
+
+    Pending points are the member's too: leaving them while adding debt would let them become
+    spendable at activation while the member still owes."""
     own: Spend | None = None
     own_pending = False
     left = points
@@ -214,7 +220,14 @@ def take(own_lot: Lot | None, lots: list[Lot], points: int, now: datetime) -> Ta
     others = [lot for lot in lots if own_lot is None or lot.lot_id != own_lot.lot_id]
     available = sum(lot.remaining for lot in others if lot.spendable(now))
     spends = spend_soonest_expiring_first(others, min(left, available), now)
-    return Taking(own, own_pending, spends, left - sum(s.points for s in spends))
+    left -= sum(s.points for s in spends)
+    pending: list[Spend] = []
+    for lot in sorted((lot for lot in others if lot.pending), key=lambda lot: (lot.available_at, lot.lot_id)):
+        taken = min(lot.remaining, left)
+        if taken > 0:
+            pending.append(Spend(lot.lot_id, lot.source, taken, lot.remaining))
+            left -= taken
+    return Taking(own, own_pending, spends, left, pending)
 
 
 def member_after_refund(

@@ -533,16 +533,19 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 ExpressionAttributeValues=to_item({":flag": {flag}}),
             )
 
-    def _spend_update(self, program_id: str, member_id: str, spend: Spend) -> dict[str, Any]:
+    def _spend_update(self, program_id: str, member_id: str, spend: Spend, pending: bool = False) -> dict[str, Any]:
+        """Take `spend.points` from a lot; a pending lot (a refund's) must still be pending, since
+        activation moves its points from `pending` to `balance`."""
         kind, _, source_id = spend.source.partition("#")
         key = to_item({"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(kind, source_id)})
+        still_pending = " AND attribute_exists(pending_lot)" if pending else ""
         if spend.points == spend.remaining_before:
-            # Emptying the lot takes it out of the open-lot and expiry indexes; exact condition.
+            # Emptying the lot takes it out of the open-lot and expiry (or activation) indexes; exact condition.
             return {
                 "Update": {
                     "Key": key,
                     "UpdateExpression": "SET remaining = :zero REMOVE OPEN_SK, GSI1PK, GSI1SK",
-                    "ConditionExpression": "remaining = :before",
+                    "ConditionExpression": "remaining = :before" + still_pending,
                     "ExpressionAttributeValues": to_item({":zero": 0, ":before": spend.remaining_before}),
                 }
             }
@@ -551,7 +554,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             "Update": {
                 "Key": key,
                 "UpdateExpression": "SET remaining = remaining - :take",
-                "ConditionExpression": "remaining >= :take",
+                "ConditionExpression": "remaining >= :take" + still_pending,
                 "ExpressionAttributeValues": to_item({":take": spend.points}),
             }
         }
@@ -883,6 +886,10 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         parts += [
             (f"lot:{spend.lot_id}", self._spend_update(member.program_id, member.member_id, spend))
             for spend in taking.others
+        ]
+        parts += [
+            (f"lot:{spend.lot_id}", self._spend_update(member.program_id, member.member_id, spend, pending=True))
+            for spend in taking.others_pending
         ]
         self._transact(parts)
 
