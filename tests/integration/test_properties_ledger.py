@@ -4,7 +4,7 @@ A Hypothesis state machine drives the real handlers (through API Gateway events)
 the clock the handlers read, and runs the expiry and activation sweeps as the scheduled workers do
 whenever the clock jumps, and refunds orders (spent points become debt). After every step, for every
 member: the sum of the ledger equals balance + pending - debt, balance + pending equals the sum of the
-lots' remaining points, and nothing is negative. Each answer is checked
+lots' remaining points, nothing is negative, and a member who owes points has none pending. Each answer is checked
 against a small model of what users rely on: a new id applies once (201), the same id and payload
 replays the first answer (200) and changes nothing, the same id with another payload is refused (409).
 
@@ -281,6 +281,8 @@ def ledger_adds_up(client: Any, member_id: str) -> None:
     # A refund's entry counts what became debt too; what paid the debt never reached a lot.
     assert ledger == balance + pending - debt, (member_id, {"ledger": ledger, "held": balance + pending, "debt": debt})
     assert balance + pending == lots, (member_id, {"held": balance + pending, "lots": lots})
+    # A refund takes pending points before it adds debt, and every credit pays debt first.
+    assert debt == 0 or pending == 0, (member_id, {"pending": pending, "debt": debt})
 
 
 LedgerMachine.TestCase.settings = settings(
