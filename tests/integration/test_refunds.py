@@ -8,8 +8,8 @@ from typing import Any
 
 from loyalty.api.runtime import Runtime
 from loyalty.errors import LoyaltyError
-from loyalty.models import RefundRequest
-from loyalty.services import refunds
+from loyalty.models import OrderRequest, RefundRequest
+from loyalty.services import earning, redemption, refunds
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Answer, Api, handler, ledger_invariant, sqs_event
 from tests.integration.conftest import enroll, order
@@ -252,6 +252,36 @@ def test_20_concurrent_refunds_of_an_order_of_10_lines_claw_back_exactly_what_it
     assert {(a.status, a.error_code) for a in answers if a.status != 201} == {(422, "validation_error")}
     assert sum(a.body["points"] for a in successes) == earned
     assert ledger_invariant(store, program, "m1") == {"ledger": 0, "balance": 0, "lots": 0, "debt": 0}
+
+
+def test_a_cancel_and_an_earn_racing_to_pay_one_debt_pay_it_once(
+    api: Api, program: str, store: LoyaltyStore, runtime: Runtime
+) -> None:
+    """Both pay the refund debt first; whichever commits second must see what the first paid."""
+    members = [f"d{n}" for n in range(8)]
+    redemptions = {}
+    for member_id in members:
+        enroll(api, program, member_id)
+        path = f"{P}/members/{member_id}"
+        api.post(f"{path}/orders", order("o-1", 150))
+        redeemed = api.post(f"{path}/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k1"})
+        redemptions[member_id] = redeemed.body["redemption_id"]
+        assert api.post(f"{path}/orders/o-1/refunds", {"refund_id": "r-1"}).body["debt"] == 100
+
+    def cancel(member_id: str) -> None:
+        redemption.cancel(store, runtime.program("acme"), member_id, redemptions[member_id], runtime.now())
+
+    def earn(member_id: str) -> None:
+        request = OrderRequest.model_validate(order("o-2", 60))
+        earning.earn_for_order(store, runtime.program("acme"), member_id, request, runtime.now())
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for done in [pool.submit(work, member_id) for member_id in members for work in (cancel, earn)]:
+            done.result()
+
+    # 100 given back + 60 earned - 100 owed = 60, whichever came first.
+    for member_id in members:
+        assert ledger_invariant(store, program, member_id) == {"ledger": 60, "balance": 60, "lots": 60, "debt": 0}
 
 
 def test_a_refund_through_the_ingest_queue_is_the_same_refund(api: Api, program: str, store: LoyaltyStore) -> None:

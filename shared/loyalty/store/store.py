@@ -733,10 +733,12 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         pk = keys.member_pk(member.program_id, member.member_id)
         reward_id = redemption.details["reward_id"]
         paid = cancel.snapshot.get("debt_paid", 0)
-        update = "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q"
+        # The version moves: an earn or refund planned on the profile before this cancel (its debt,
+        # its balance) must plan again rather than overwrite what the cancel changed.
+        update = "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q, version = version + :one"
         # The debt read is the debt paid from: a refund meanwhile makes the cancel look again.
         conditions = ["(attribute_not_exists(debt) OR debt = :debt)"]
-        values: dict[str, Any] = {":give": cancel.points - paid, ":q": redemption.details["quantity"]}
+        values: dict[str, Any] = {":give": cancel.points - paid, ":q": redemption.details["quantity"], ":one": 1}
         values[":debt"] = member.debt
         names = {"#r": reward_id}
         if paid:
