@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.program import EarningRule, ProgramConfig, ProgramSettings, Reward, Segment, Tier
+from loyalty.domain.program import EarningRule, ProgramConfig, ProgramSettings
 from loyalty.errors import NotFound
 from loyalty.services.retry import attempts, busy
 from loyalty.store import keys
@@ -56,25 +56,31 @@ def put_settings(store: LoyaltyStore, program_id: str, settings: ProgramSettings
     raise AssertionError("unreachable")  # attempts() raises 503 when spent
 
 
-def put_tier(
-    store: LoyaltyStore, cache: ProgramCache, program_id: str, tier_id: str, tier: Tier, now: datetime
+# The parts of a program an admin writes one by one, and where each is stored.
+PART_KEYS: dict[str, Callable[[str], str]] = {
+    "tier": keys.tier_sk,
+    "reward": keys.reward_sk,
+    "segment": keys.segment_sk,
+    "rule": keys.earning_rule_sk,
+}
+
+
+def put_part(
+    store: LoyaltyStore,
+    cache: ProgramCache,
+    program_id: str,
+    part: tuple[str, str],
+    body: dict[str, Any],
+    now: datetime,
 ) -> bool:
+    """A tier, reward, segment or earning rule (`part` is its kind and id) of an existing program;
+    the writer drops its cached copy at once, the others within the cache's time to live. True when
+    it was created."""
+    kind, part_id = part
     cache.get(store, program_id)  # the program must exist
-    return store.put_config(program_id, keys.tier_sk(tier_id), tier.model_dump(mode="json"), now)
-
-
-def put_reward(
-    store: LoyaltyStore, cache: ProgramCache, program_id: str, reward_id: str, reward: Reward, now: datetime
-) -> bool:
-    cache.get(store, program_id)
-    return store.put_config(program_id, keys.reward_sk(reward_id), reward.model_dump(mode="json"), now)
-
-
-def put_segment(
-    store: LoyaltyStore, cache: ProgramCache, program_id: str, segment_id: str, segment: Segment, now: datetime
-) -> bool:
-    cache.get(store, program_id)
-    return store.put_config(program_id, keys.segment_sk(segment_id), segment.model_dump(mode="json"), now)
+    created = store.put_config(program_id, PART_KEYS[kind](part_id), body, now)
+    cache.invalidate(store, program_id)
+    return created
 
 
 def segment_view(config: ProgramConfig, segment_id: str) -> dict[str, Any]:
@@ -82,13 +88,6 @@ def segment_view(config: ProgramConfig, segment_id: str) -> dict[str, Any]:
     if segment is None:
         raise NotFound("segment not found", segment_id=segment_id)
     return {"segment_id": segment_id, **segment.model_dump(mode="json")}
-
-
-def put_earning_rule(
-    store: LoyaltyStore, cache: ProgramCache, program_id: str, rule_id: str, rule: EarningRule, now: datetime
-) -> bool:
-    cache.get(store, program_id)
-    return store.put_config(program_id, keys.earning_rule_sk(rule_id), rule_view(rule), now)
 
 
 def rule_view(rule: EarningRule) -> dict[str, Any]:
