@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +14,12 @@ from infra.definitions import TABLE
 from infra.local.resources import table_spec
 from infra.local.serialise import serialise_dynamodb
 from loyalty.api.runtime import Runtime, use_runtime
+from loyalty.errors import LoyaltyError
+from loyalty.models import OrderRequest, RedemptionRequest
+from loyalty.services import earning, redemption
 from loyalty.services.programs import ProgramCache
 from loyalty.store.store import LoyaltyStore
-from tests.helpers import Api
+from tests.helpers import Answer, Api
 
 PROGRAM = {
     "name": "Acme Rewards",
@@ -108,3 +111,34 @@ def enroll(api: Api, program_id: str, member_id: str, **extra: Any) -> dict[str,
     )
     assert answer.status == 201, answer.body
     return answer.body
+
+
+# ---------------------------------------------------------------- requests without the HTTP shell
+# Concurrency tests run one thread per request through the services the handlers call: a Lambda
+# container serves one request at a time and Powertools keeps the current request in a class
+# attribute, so threads must not share one resolver.
+
+
+def served(call: Callable[[], tuple[dict[str, Any], bool]]) -> Answer:
+    """A service call answered as its handler answers it: 201 created, 200 replayed, or the error."""
+    try:
+        result, created = call()
+    except LoyaltyError as error:
+        return Answer(error.status, error.to_body())
+    return Answer(201 if created else 200, result)
+
+
+def earn_directly(runtime: Runtime, member_id: str, body: dict[str, Any]) -> Answer:
+    """What POST /v1/programs/acme/members/{member_id}/orders does."""
+    request = OrderRequest.model_validate(body)
+    return served(
+        lambda: earning.earn_for_order(runtime.store, runtime.program("acme"), member_id, request, runtime.now())
+    )
+
+
+def redeem_directly(runtime: Runtime, member_id: str, reward_id: str, key: str) -> Answer:
+    """What POST /v1/programs/acme/members/{member_id}/redemptions does with that Idempotency-Key."""
+    request = RedemptionRequest(reward_id=reward_id)
+    return served(
+        lambda: redemption.redeem(runtime.store, runtime.program("acme"), member_id, request, key, runtime.now())
+    )

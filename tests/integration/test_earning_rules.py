@@ -6,12 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loyalty.api.runtime import Runtime, use_runtime
-from loyalty.models import OrderRequest
-from loyalty.services import earning
 from loyalty.services.programs import ProgramCache
 from loyalty.store.store import LoyaltyStore
-from tests.helpers import Answer, Api
-from tests.integration.conftest import Clock, enroll, order
+from tests.helpers import Api
+from tests.integration.conftest import Clock, earn_directly, enroll, order
 
 P = "/v1/programs/acme"
 DOUBLE_DE = {
@@ -209,14 +207,6 @@ def test_the_kill_switch_stops_a_rule_everywhere_within_10_seconds(
 # ------------------------------------------------------------------ concurrency
 
 
-def _earn(runtime: Runtime, member_id: str, body: dict[str, Any]) -> Answer:
-    """What POST .../orders does, minus the HTTP shell (see test_exactly_once)."""
-    result, created = earning.earn_for_order(
-        runtime.store, runtime.program("acme"), member_id, OrderRequest.model_validate(body), runtime.now()
-    )
-    return Answer(201 if created else 200, result)
-
-
 def test_a_rule_budget_holds_under_200_concurrent_earns(
     api: Api, program: str, store: LoyaltyStore, runtime: Runtime
 ) -> None:
@@ -226,7 +216,7 @@ def test_a_rule_budget_holds_under_200_concurrent_earns(
         enroll(api, program, f"m{n}")
 
     with ThreadPoolExecutor(max_workers=200) as pool:
-        answers = list(pool.map(lambda n: _earn(runtime, f"m{n}", order("o-1", 10)), range(200)))
+        answers = list(pool.map(lambda n: earn_directly(runtime, f"m{n}", order("o-1", 10)), range(200)))
 
     assert [a.status for a in answers] == [201] * 200
     given = [r["points"] for a in answers for r in a.body["applied_rules"] if r["rule_id"] == "first50"]

@@ -12,42 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loyalty.api.runtime import Runtime
-from loyalty.errors import LoyaltyError
-from loyalty.models import OrderRequest, RedemptionRequest
-from loyalty.services import earning, redemption
 from loyalty.store.store import LoyaltyStore
-from tests.helpers import Answer, Api, handler, ledger_invariant, sqs_event
-from tests.integration.conftest import enroll, order
+from tests.helpers import Api, handler, ledger_invariant, sqs_event
+from tests.integration.conftest import earn_directly, enroll, order, redeem_directly
 
 P = "/v1/programs/acme"
 
 
 def _entries(store: LoyaltyStore, member_id: str) -> list[dict[str, Any]]:
     return [item for item in store.member_items("acme", member_id) if item.get("type") == "entry"]
-
-
-def _earn(runtime: Runtime, member_id: str, body: dict[str, Any]) -> Answer:
-    """What POST .../orders does, minus the HTTP shell."""
-    result, created = earning.earn_for_order(
-        runtime.store, runtime.program("acme"), member_id, OrderRequest.model_validate(body), runtime.now()
-    )
-    return Answer(201 if created else 200, result)
-
-
-def _redeem(runtime: Runtime, member_id: str, reward_id: str, key: str) -> Answer:
-    """What POST .../redemptions does, minus the HTTP shell."""
-    try:
-        result, created = redemption.redeem(
-            runtime.store,
-            runtime.program("acme"),
-            member_id,
-            RedemptionRequest(reward_id=reward_id),
-            key,
-            runtime.now(),
-        )
-    except LoyaltyError as error:
-        return Answer(error.status, error.to_body())
-    return Answer(201 if created else 200, result)
 
 
 def test_one_order_delivered_50_times_at_once_and_10_times_after_credits_once(
@@ -57,7 +30,7 @@ def test_one_order_delivered_50_times_at_once_and_10_times_after_credits_once(
     body = order("o-1", 120)
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        answers = list(pool.map(lambda _: _earn(runtime, "m1", body), range(50)))
+        answers = list(pool.map(lambda _: earn_directly(runtime, "m1", body), range(50)))
     answers += [api.post(f"{P}/members/m1/orders", body) for _ in range(10)]
 
     assert sorted(a.status for a in answers) == [200] * 59 + [201]
@@ -95,7 +68,7 @@ def test_200_concurrent_redemptions_never_overspend(
     api.put(f"{P}/rewards/cup", {"name": "Cup", "type": "product", "cost": 30})
 
     with ThreadPoolExecutor(max_workers=200) as pool:
-        answers = list(pool.map(lambda n: _redeem(runtime, "m1", "cup", f"r-{n}"), range(200)))
+        answers = list(pool.map(lambda n: redeem_directly(runtime, "m1", "cup", f"r-{n}"), range(200)))
 
     successes = [a for a in answers if a.status == 201]
     refusals = [a for a in answers if a.status != 201]
@@ -115,7 +88,7 @@ def test_a_reward_limit_holds_under_200_concurrent_members(
         api.post(f"{P}/members/m{n}/orders", order("o-1", 10))
 
     with ThreadPoolExecutor(max_workers=200) as pool:
-        answers = list(pool.map(lambda n: _redeem(runtime, f"m{n}", "first50", "k"), range(200)))
+        answers = list(pool.map(lambda n: redeem_directly(runtime, f"m{n}", "first50", "k"), range(200)))
 
     assert sum(a.status == 201 for a in answers) == 50
     assert {a.error_code for a in answers if a.status != 201} == {"limit_reached"}

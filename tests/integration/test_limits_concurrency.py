@@ -16,33 +16,20 @@ import pytest
 
 from loyalty.api.runtime import Runtime
 from loyalty.errors import LoyaltyError
-from loyalty.models import RedemptionRequest
 from loyalty.services import redemption
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Answer, Api, ledger_invariant
-from tests.integration.conftest import enroll, order
+from tests.integration.conftest import enroll, order, redeem_directly
 
 P = "/v1/programs/acme"
 REQUESTS, LIMIT, COST = 200, 50, 10
 
 
 def _redeem(runtime: Runtime, member_id: str, reward_id: str, key: str) -> Answer:
-    """What POST .../redemptions does, minus the HTTP shell; `conflict` is retried with the same key."""
-    while True:
-        try:
-            result, created = redemption.redeem(
-                runtime.store,
-                runtime.program("acme"),
-                member_id,
-                RedemptionRequest(reward_id=reward_id),
-                key,
-                runtime.now(),
-            )
-        except LoyaltyError as error:
-            if error.code == "conflict":
-                continue
-            return Answer(error.status, error.to_body())
-        return Answer(201 if created else 200, result)
+    """A redemption whose client retries `conflict` with the same key, as the error tells it to."""
+    while (answer := redeem_directly(runtime, member_id, reward_id, key)).error_code == "conflict":
+        pass
+    return answer
 
 
 def _storm(runtime: Runtime, calls: list[tuple[str, str]], reward_id: str) -> Counter[tuple[int, str | None]]:

@@ -7,12 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 from loyalty.api.runtime import Runtime
-from loyalty.errors import LoyaltyError
-from loyalty.models import OrderRequest, RefundRequest
-from loyalty.services import earning, redemption, refunds
+from loyalty.models import RefundRequest
+from loyalty.services import redemption, refunds
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Answer, Api, handler, ledger_invariant, sqs_event
-from tests.integration.conftest import enroll, order
+from tests.integration.conftest import earn_directly, enroll, order, served
 
 P = "/v1/programs/acme"
 M = f"{P}/members/m1"
@@ -228,13 +227,9 @@ def test_replay_conflict_and_bad_refunds(api: Api, program: str, store: LoyaltyS
 
 
 def _refund_line(runtime: Runtime, refund_id: str, line_id: str) -> Answer:
-    """What POST .../refunds does, minus the HTTP shell (one resolver per thread is not shareable)."""
+    """What POST .../refunds does, minus the HTTP shell (see tests.integration.conftest.served)."""
     request = RefundRequest.model_validate({"refund_id": refund_id, "lines": [{"line_id": line_id, "quantity": 1}]})
-    try:
-        result, created = refunds.refund(runtime.store, runtime.program("acme"), "m1", "o-1", request, runtime.now())
-    except LoyaltyError as error:
-        return Answer(error.status, error.to_body())
-    return Answer(201 if created else 200, result)
+    return served(lambda: refunds.refund(runtime.store, runtime.program("acme"), "m1", "o-1", request, runtime.now()))
 
 
 def test_20_concurrent_refunds_of_an_order_of_10_lines_claw_back_exactly_what_it_earned(
@@ -268,16 +263,16 @@ def test_a_cancel_and_an_earn_racing_to_pay_one_debt_pay_it_once(
         redemptions[member_id] = redeemed.body["redemption_id"]
         assert api.post(f"{path}/orders/o-1/refunds", {"refund_id": "r-1"}).body["debt"] == 100
 
-    def cancel(member_id: str) -> None:
-        redemption.cancel(store, runtime.program("acme"), member_id, redemptions[member_id], runtime.now())
+    def cancel(member_id: str) -> Answer:
+        config = runtime.program("acme")
+        return served(lambda: redemption.cancel(store, config, member_id, redemptions[member_id], runtime.now()))
 
-    def earn(member_id: str) -> None:
-        request = OrderRequest.model_validate(order("o-2", 60))
-        earning.earn_for_order(store, runtime.program("acme"), member_id, request, runtime.now())
+    def earn(member_id: str) -> Answer:
+        return earn_directly(runtime, member_id, order("o-2", 60))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        for done in [pool.submit(work, member_id) for member_id in members for work in (cancel, earn)]:
-            done.result()
+        answers = [pool.submit(work, member_id) for member_id in members for work in (cancel, earn)]
+    assert [done.result().status for done in answers] == [201] * 2 * len(members)
 
     # 100 given back + 60 earned - 100 owed = 60, whichever came first.
     for member_id in members:

@@ -6,12 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loyalty.api.runtime import Runtime
-from loyalty.errors import LoyaltyError
-from loyalty.models import OrderRequest
-from loyalty.services import earning
 from loyalty.store.store import LoyaltyStore
-from tests.helpers import Answer, Api, ledger_invariant
-from tests.integration.conftest import PROGRAM, enroll, order
+from tests.helpers import Api, ledger_invariant
+from tests.integration.conftest import PROGRAM, earn_directly, enroll, order
 
 P = "/v1/programs/acme"
 
@@ -176,17 +173,6 @@ def test_a_replayed_earn_is_answered_even_when_the_cap_is_reached(api: Api, prog
     assert api.get(f"{P}/members/m1").body["flags"] == []
 
 
-def _earn(runtime: Runtime, member_id: str, body: dict[str, Any]) -> Answer:
-    """What POST .../orders does, minus the HTTP shell (one thread per request, as in test_exactly_once)."""
-    try:
-        result, created = earning.earn_for_order(
-            runtime.store, runtime.program("acme"), member_id, OrderRequest.model_validate(body), runtime.now()
-        )
-    except LoyaltyError as error:
-        return Answer(error.status, error.to_body())
-    return Answer(201 if created else 200, result)
-
-
 def test_200_concurrent_earns_against_50_an_hour_credit_exactly_50(
     api: Api, program: str, store: LoyaltyStore, runtime: Runtime
 ) -> None:
@@ -194,7 +180,7 @@ def test_200_concurrent_earns_against_50_an_hour_credit_exactly_50(
     enroll(api, program, "m1")
 
     with ThreadPoolExecutor(max_workers=200) as pool:
-        answers = list(pool.map(lambda n: _earn(runtime, "m1", order(f"o-{n}", 3)), range(200)))
+        answers = list(pool.map(lambda n: earn_directly(runtime, "m1", order(f"o-{n}", 3)), range(200)))
 
     credited = [a for a in answers if a.status == 201]
     assert len(credited) == 50
