@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,3 +144,63 @@ def redeem_directly(runtime: Runtime, member_id: str, reward_id: str, key: str) 
     return served(
         lambda: redemption.redeem(runtime.store, runtime.program("acme"), member_id, request, key, runtime.now())
     )
+
+
+# ---------------------------------------------------------------- the stream and the bus
+
+
+class Stream:
+    """The table's stream read in order from where the last read stopped, as an event source mapping does."""
+
+    def __init__(self, dynamodb: Any, batch: int = 100) -> None:
+        self.client = boto3.client("dynamodbstreams", region_name="us-east-1")
+        self.arn = dynamodb.describe_table(TableName=TABLE.logical_id)["Table"]["LatestStreamArn"]
+        self.batch = batch
+        shard = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
+        self.iterator = self.client.get_shard_iterator(
+            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+
+    def batches(self) -> list[dict[str, Any]]:
+        """Every record not read yet, as Lambda stream events of at most `batch` records."""
+        events: list[dict[str, Any]] = []
+        while True:
+            page = self.client.get_records(ShardIterator=self.iterator, Limit=self.batch)
+            self.iterator = page["NextShardIterator"]
+            if not page["Records"]:
+                return events
+            events.append({"Records": [{**r, "eventSourceARN": self.arn} for r in page["Records"]]})
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record not read yet, in order."""
+        return [record for event in self.batches() for record in event["Records"]]
+
+
+@dataclass
+class Bus:
+    """The bus with a tap queue that receives every event (what `GET /_local/events` reads locally)."""
+
+    events: Any
+    sqs: Any
+    tap: str
+
+    def received(self) -> list[dict[str, Any]]:
+        found = []
+        while batch := self.sqs.receive_message(QueueUrl=self.tap, MaxNumberOfMessages=10).get("Messages", []):
+            found += [json.loads(m["Body"]) for m in batch]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.tap,
+                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
+            )
+        return found
+
+
+@pytest.fixture
+def bus(aws: None) -> Bus:
+    events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+    events.create_event_bus(Name="loyalty")
+    tap = sqs.create_queue(QueueName="tap")["QueueUrl"]
+    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName="loyalty", EventPattern=json.dumps({"source": ["loyalty"]}))
+    events.put_targets(Rule="all", EventBusName="loyalty", Targets=[{"Id": "tap", "Arn": tap_arn}])
+    return Bus(events, sqs, tap)

@@ -33,7 +33,7 @@ from loyalty.services.programs import ProgramCache
 from loyalty.store import keys
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Answer, Api, handler, ledger_invariant, sqs_event
-from tests.integration.conftest import PROGRAM, Clock, enroll, order
+from tests.integration.conftest import PROGRAM, Bus, Clock, Stream, enroll, order
 
 P = "/v1/programs/acme"
 TABLE = "LoyaltyTable"
@@ -550,47 +550,6 @@ def test_the_sdk_retries_a_timeout_after_dynamodb_applied_the_write_and_the_answ
 # ---------------------------------------------------------------- between the write and the bus
 
 
-@dataclass
-class Bus:
-    """The bus with a tap queue that receives every event (what `GET /_local/events` reads locally)."""
-
-    events: Any
-    sqs: Any
-    tap: str
-
-    def received(self) -> list[dict[str, Any]]:
-        found = []
-        while batch := self.sqs.receive_message(QueueUrl=self.tap, MaxNumberOfMessages=10).get("Messages", []):
-            found += [json.loads(m["Body"]) for m in batch]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.tap,
-                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
-            )
-        return found
-
-
-@pytest.fixture
-def bus(aws: None) -> Bus:
-    events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
-    events.create_event_bus(Name="loyalty")
-    tap = sqs.create_queue(QueueName="tap")["QueueUrl"]
-    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all", EventBusName="loyalty", EventPattern=json.dumps({"source": ["loyalty"]}))
-    events.put_targets(Rule="all", EventBusName="loyalty", Targets=[{"Id": "tap", "Arn": tap_arn}])
-    return Bus(events, sqs, tap)
-
-
-def _stream(dynamodb: Any) -> list[dict[str, Any]]:
-    """Every record of the table's stream so far, as the event source mapping delivers them."""
-    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
-    arn = dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
-    return [
-        {**r, "eventSourceARN": arn} for r in streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
-    ]
-
-
 class FlakyBus:
     """Passes PutEvents through to the bus, except call `fail_call`, whose entries all (or one) fail."""
 
@@ -626,7 +585,7 @@ def test_a_publish_that_fails_is_reported_and_the_redelivered_batch_publishes_ea
     fail_call: int, api: Api, program: str, dynamodb: Any, bus: Bus
 ) -> None:
     _member_flow(api)
-    records = _stream(dynamodb)
+    records = Stream(dynamodb).records()
     expected = [event["event_id"] for record in records for event in outbox_events(record)]
 
     first = handler("publisher")({"Records": records}, None, client=FlakyBus(bus.events, fail_call))
@@ -644,7 +603,7 @@ def test_a_publish_that_fails_in_part_loses_nothing_and_repeats_only_what_consum
     """PutEvents can refuse some entries of a call: the record is redelivered whole, so the entries that
     did land come again (the product promises at least once, deduplicated on event_id)."""
     _member_flow(api)
-    records = _stream(dynamodb)
+    records = Stream(dynamodb).records()
     expected = {event["event_id"] for record in records for event in outbox_events(record)}
 
     first = handler("publisher")({"Records": records}, None, client=FlakyBus(bus.events, 3, only_first_entry=True))
@@ -665,7 +624,9 @@ def test_a_request_whose_answer_was_lost_publishes_its_events_once_and_its_retry
     faults.disarm()
     assert api.post(f"{P}/members/m1/orders", order("o-1", 120)).status == 200
 
-    assert handler("publisher")({"Records": _stream(dynamodb)}, None, client=bus.events) == {"batchItemFailures": []}
+    assert handler("publisher")({"Records": Stream(dynamodb).records()}, None, client=bus.events) == {
+        "batchItemFailures": []
+    }
 
     earned = [e for e in bus.received() if e["detail-type"] == "points.earned"]
     assert len(earned) == 1 and earned[0]["detail"]["points"] == 120

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import boto3
 
 from loyalty.publishing import outbox_events
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Api, handler, ledger_invariant, sqs_event
-from tests.integration.conftest import enroll, order
+from tests.integration.conftest import Bus, Stream, enroll, order
 
 P = "/v1/programs/acme"
 
@@ -46,39 +43,18 @@ def test_messages_for_unknown_members_not_json_or_of_unknown_type_fail(api: Api,
     assert len(result["batchItemFailures"]) == 4
 
 
-def _stream_event(dynamodb_streams: Any, stream_arn: str) -> dict[str, Any]:
-    shard = dynamodb_streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]
-    iterator = dynamodb_streams.get_shard_iterator(
-        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    records = dynamodb_streams.get_records(ShardIterator=iterator)["Records"]
-    return {"Records": [{**r, "eventSourceARN": stream_arn} for r in records]}
-
-
-def test_the_stream_publishes_each_outbox_event_once(api: Api, program: str, dynamodb: Any) -> None:
-    events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
-    events.create_event_bus(Name="loyalty")
-    tap = sqs.create_queue(QueueName="tap")["QueueUrl"]
-    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all", EventBusName="loyalty", EventPattern=json.dumps({"source": ["loyalty"]}))
-    events.put_targets(Rule="all", EventBusName="loyalty", Targets=[{"Id": "tap", "Arn": tap_arn}])
+def test_the_stream_publishes_each_outbox_event_once(api: Api, program: str, dynamodb: Any, bus: Bus) -> None:
 
     enroll(api, program, "m1")
     api.post(f"{P}/members/m1/orders", order("o-1", 600))  # earns and reaches silver
     api.post(f"{P}/members/m1/orders", order("o-1", 600))  # replay: no new event
     redemption = api.post(f"{P}/members/m1/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k"})
     api.post(f"{P}/members/m1/redemptions/{redemption.body['redemption_id']}/cancel")
-    stream_arn = dynamodb.describe_table(TableName="LoyaltyTable")["Table"]["LatestStreamArn"]
-    stream = _stream_event(boto3.client("dynamodbstreams", region_name="us-east-1"), stream_arn)
+    stream = {"Records": Stream(dynamodb).records()}
 
     assert handler("publisher")(stream, None) == {"batchItemFailures": []}
 
-    received = []
-    while batch := sqs.receive_message(QueueUrl=tap, MaxNumberOfMessages=10).get("Messages", []):
-        received += [json.loads(m["Body"]) for m in batch]
-        sqs.delete_message_batch(
-            QueueUrl=tap, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
-        )
+    received = bus.received()
     types = sorted(e["detail-type"] for e in received)
     assert types == sorted(
         ["member.enrolled", "points.earned", "tier.changed", "points.redeemed", "reward.redeemed", "points.reversed"]
@@ -90,8 +66,7 @@ def test_the_stream_publishes_each_outbox_event_once(api: Api, program: str, dyn
 
 def test_a_failed_publish_reports_the_record_for_retry(api: Api, program: str, dynamodb: Any) -> None:
     enroll(api, program, "m1")
-    stream_arn = dynamodb.describe_table(TableName="LoyaltyTable")["Table"]["LatestStreamArn"]
-    stream = _stream_event(boto3.client("dynamodbstreams", region_name="us-east-1"), stream_arn)
+    stream = {"Records": Stream(dynamodb).records()}
 
     class FailingBus:
         def put_events(self, Entries: list[Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 
 from infra.definitions import TABLE
@@ -23,34 +22,12 @@ from loyalty.store import keys
 from loyalty.store.dynamo import from_item
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Api, handler
-from tests.integration.conftest import PROGRAM, Clock, enroll, order
+from tests.integration.conftest import PROGRAM, Clock, Stream, enroll, order
 
 P = "/v1/programs/acme"
 ZONE = "Europe/Berlin"
 MONTH = (date(2026, 11, 1), date(2026, 11, 30))
 BATCH = 100  # the reporter's event source batch size
-
-
-class Stream:
-    """The table's stream read in order from where the last read stopped, as an event source mapping does."""
-
-    def __init__(self, dynamodb: Any) -> None:
-        self.client = boto3.client("dynamodbstreams", region_name="us-east-1")
-        self.arn = dynamodb.describe_table(TableName=TABLE.logical_id)["Table"]["LatestStreamArn"]
-        shard = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
-        self.iterator = self.client.get_shard_iterator(
-            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-
-    def batches(self) -> list[dict[str, Any]]:
-        """Every record not read yet, as Lambda stream events of at most BATCH records."""
-        events: list[dict[str, Any]] = []
-        while True:
-            page = self.client.get_records(ShardIterator=self.iterator, Limit=BATCH)
-            self.iterator = page["NextShardIterator"]
-            if not page["Records"]:
-                return events
-            events.append({"Records": [{**r, "eventSourceARN": self.arn} for r in page["Records"]]})
 
 
 def feed(events: list[dict[str, Any]]) -> None:
@@ -226,7 +203,7 @@ def test_a_month_of_activity_reported_from_the_stream_equals_the_ledger_once_and
     # One expiry index shard: moto answers an index Query by reading the whole table, and 62 sweeps of
     # 32 shards took minutes. The shard fan-out itself is tested in test_jobs.py.
     monkeypatch.setattr(keys, "EXPIRY_SHARDS", 1)
-    stream = Stream(dynamodb)
+    stream = Stream(dynamodb, BATCH)
     members = play_month(api, store, clock)
     batches = stream.batches()
     capsys.readouterr()
@@ -318,7 +295,7 @@ def test_a_month_of_activity_reported_from_the_stream_equals_the_ledger_once_and
 def test_a_record_delivered_twice_in_one_batch_or_across_batches_counts_once(
     api: Api, program: str, dynamodb: Any
 ) -> None:
-    stream = Stream(dynamodb)
+    stream = Stream(dynamodb, BATCH)
     enroll(api, program, "m1")
     assert api.post(f"{P}/members/m1/orders", order("o-1", 120)).status == 201
     (event,) = stream.batches()
@@ -337,7 +314,7 @@ def test_a_failed_transaction_reports_the_first_record_not_counted_and_the_retry
 ) -> None:
     from loyalty.errors import Unavailable
 
-    stream = Stream(dynamodb)
+    stream = Stream(dynamodb, BATCH)
     enroll(api, program, "m1")
     assert api.post(f"{P}/members/m1/orders", order("o-1", 80)).status == 201
     (event,) = stream.batches()
@@ -356,7 +333,7 @@ def test_a_failed_transaction_reports_the_first_record_not_counted_and_the_retry
 
 
 def test_the_summary_and_its_csv(api: Api, program: str, dynamodb: Any) -> None:
-    stream = Stream(dynamodb)
+    stream = Stream(dynamodb, BATCH)
     enroll(api, program, "m1")
     assert api.post(f"{P}/members/m1/orders", order("o-1", 250)).status == 201
     feed(stream.batches())
