@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from infra.definitions import ROUTES, function
 from infra.local.gateway import build_proxy_event
@@ -148,3 +150,18 @@ def ledger_invariant(store: LoyaltyStore, program_id: str, member_id: str) -> di
     assert ledger == held - debt, {"ledger": ledger, "balance+pending": held, "debt": debt}
     assert held == lots, {"balance+pending": held, "lots": lots}
     return {"ledger": ledger, "balance": profile["balance"], "lots": lots, "debt": debt}
+
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], timeout_s: float = 20.0) -> T:
+    """Poll `check` until it gives a value (anything truthy): the local stack's pollers and the
+    stream work in the background."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if result := check():
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s")
+        time.sleep(0.1)

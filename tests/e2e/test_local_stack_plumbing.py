@@ -16,11 +16,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
 import requests
+
+from tests.helpers import eventually
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
@@ -31,7 +33,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FAKES = Path(__file__).parent / "fakes" / "handlers.py"
 UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "Unauthorized", "details": {}}}
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +52,6 @@ def calls(journal_path: Path, function: str) -> list[dict[str, Any]]:
         return []
     entries = [json.loads(line) for line in journal_path.read_text().splitlines() if line]
     return [entry["event"] for entry in entries if entry["function"] == function]
-
-
-def eventually(check: Callable[[], T | None], timeout_s: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout_s} s")
-        time.sleep(0.1)
 
 
 def mint(stack: RunningStack, **overrides: Any) -> str:

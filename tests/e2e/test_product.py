@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
 from tests.e2e.conftest import RunningStack
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
-
 PROGRAM = {
     "name": "E2E Rewards",
     "currency": "EUR",
@@ -23,15 +20,6 @@ PROGRAM = {
     "expiry": {"policy": "rolling", "days": 365},
     "reminders": {"expiring_days_before": [30, 7]},
 }
-
-
-def eventually(check: Callable[[], T | None], timeout_s: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if (value := check()) is not None:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

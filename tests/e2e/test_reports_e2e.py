@@ -3,29 +3,17 @@ summary shows earns, redemptions and enrollments a moment later (reports are eve
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
 from tests.e2e.conftest import RunningStack
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
-
 PROGRAM: dict[str, Any] = {"name": "Report Rewards", "currency": "EUR", "point_value": "0.05", "timezone": "UTC"}
-
-
-def eventually(check: Callable[[], T | None], timeout_s: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if (value := check()) is not None:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_after_a_few_earns_the_summary_shows_them(local_stack: RunningStack) -> None:
@@ -58,7 +46,7 @@ def test_after_a_few_earns_the_summary_shows_them(local_stack: RunningStack) -> 
         report: dict[str, Any] = answer.json()
         return report if report["issued"] == 350 and report["redeemed"] == 100 else None
 
-    report = eventually(counted)
+    report = eventually(counted, timeout_s=30)
     assert report["enrollments"] == 2 and report["redemptions"] == 1 and report["outstanding"] == 250
     assert report["liability"] == {"amount": 12.5, "currency": "EUR"}
     assert report["top_rewards"] == [{"reward_id": "coffee", "redemptions": 1, "points": 100, "cancelled": 0}]
