@@ -11,7 +11,7 @@ from loyalty.models import RefundRequest
 from loyalty.services import redemption, refunds
 from loyalty.store.store import LoyaltyStore
 from tests.helpers import Answer, Api, handler, ledger_invariant, sqs_event
-from tests.integration.conftest import earn_directly, enroll, order, served
+from tests.integration.conftest import PROGRAM, earn_directly, enroll, order, served
 
 P = "/v1/programs/acme"
 M = f"{P}/members/m1"
@@ -89,9 +89,7 @@ def test_amount_refund_is_pro_rata_and_never_above_what_is_left(api: Api, progra
 
 
 def test_pending_points_are_clawed_back_first(api: Api, program: str, store: LoyaltyStore) -> None:
-    api.put(
-        P, {"name": "Acme Rewards", "currency": "EUR", "earn_rate": {"points": 1, "per_amount": 1}, "pending_days": 30}
-    )
+    api.put(P, {**PROGRAM, "pending_days": 30})
     enroll(api, program, "m1")
     api.post(f"{M}/orders", order("o-old", 50, "2026-09-01T10:00:00+00:00"))  # available by now
     api.post(f"{M}/orders", order("o-1", 80))  # pending until December
@@ -106,9 +104,7 @@ def test_pending_points_are_clawed_back_first(api: Api, program: str, store: Loy
 
 
 def test_a_refund_takes_other_pending_points_before_it_adds_debt(api: Api, program: str, store: LoyaltyStore) -> None:
-    api.put(
-        P, {"name": "Acme Rewards", "currency": "EUR", "earn_rate": {"points": 1, "per_amount": 1}, "pending_days": 30}
-    )
+    api.put(P, {**PROGRAM, "pending_days": 30})
     enroll(api, program, "m1")
     api.post(f"{M}/orders", order("o-1", 100, "2026-09-01T10:00:00+00:00"))  # available by now
     assert api.post(f"{M}/redemptions", {"reward_id": "coffee"}, headers={"Idempotency-Key": "k1"}).status == 201
