@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loyalty.domain.ledger import PROFILE_FIELDS, LedgerEntry, Lot, Member, Spend
 from loyalty.domain.program import EarningRule, ProgramConfig, ProgramSettings, Reward, Segment, Tier
@@ -28,6 +29,9 @@ from loyalty.store.reports import ReportStoreMixin
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+_Part = TypeVar("_Part", Tier, Reward, Segment, EarningRule)  # the parts of a program stored one per item
 
 
 class Cancelled(Exception):
@@ -207,31 +211,20 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         settings = next((item for item in items if item["SK"] == keys.SETTINGS_SK), None)
         if settings is None:
             return None
-        prefix_tier, prefix_reward = keys.tier_sk(""), keys.reward_sk("")
-        prefix_segment, prefix_rule = keys.segment_sk(""), keys.earning_rule_sk("")
+
+        def parts(sort_key: Callable[[str], str], model: type[_Part]) -> dict[str, _Part]:
+            prefix = sort_key("")
+            return {
+                i["SK"][len(prefix) :]: model.model_validate(i["data"]) for i in items if i["SK"].startswith(prefix)
+            }
+
         return ProgramConfig(
             program_id=program_id,
             settings=ProgramSettings.model_validate(settings["data"]),
-            tiers={
-                i["SK"][len(prefix_tier) :]: Tier.model_validate(i["data"])
-                for i in items
-                if i["SK"].startswith(prefix_tier)
-            },
-            rewards={
-                i["SK"][len(prefix_reward) :]: Reward.model_validate(i["data"])
-                for i in items
-                if i["SK"].startswith(prefix_reward)
-            },
-            segments={
-                i["SK"][len(prefix_segment) :]: Segment.model_validate(i["data"])
-                for i in items
-                if i["SK"].startswith(prefix_segment)
-            },
-            earning_rules={
-                i["SK"][len(prefix_rule) :]: EarningRule.model_validate(i["data"])
-                for i in items
-                if i["SK"].startswith(prefix_rule)
-            },
+            tiers=parts(keys.tier_sk, Tier),
+            rewards=parts(keys.reward_sk, Reward),
+            segments=parts(keys.segment_sk, Segment),
+            earning_rules=parts(keys.earning_rule_sk, EarningRule),
         )
 
     def put_config(self, program_id: str, sort_key: str, data: dict[str, Any], now: datetime) -> bool:
