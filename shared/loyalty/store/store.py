@@ -94,6 +94,27 @@ def _at_most(attribute: str, placeholder: str, most: int) -> str:
     return f"(attribute_not_exists({attribute}) OR {attribute} <= {placeholder})"
 
 
+def _lot_take(spend: Spend, pending: bool | None) -> tuple[str, list[str], list[str], dict[str, Any]]:
+    """Taking `spend.points` from a lot: its SET clause, the attributes it removes, its conditions and
+    their values. `pending`: the lot must still be (True) or no longer be (False) pending, since
+    activation moves a pending lot's points to the balance; None: either."""
+    if spend.points == spend.remaining_before:
+        # Emptying the lot takes it out of the open-lot and expiry (or activation) indexes; exact condition.
+        sets, removes, conditions = "remaining = :zero", ["OPEN_SK", "GSI1PK", "GSI1SK"], ["remaining = :before"]
+        values: dict[str, Any] = {":zero": 0, ":before": spend.remaining_before}
+    else:
+        # A partial take commutes with other takes: concurrent redemptions need no retry.
+        sets, removes, conditions, values = (
+            "remaining = remaining - :take",
+            [],
+            ["remaining >= :take"],
+            {":take": spend.points},
+        )
+    if pending is not None:
+        conditions.append("attribute_exists(pending_lot)" if pending else "attribute_not_exists(pending_lot)")
+    return sets, removes, conditions, values
+
+
 @dataclass(frozen=True)
 class RewardWindow:
     """A reward's recent-redemption entries on the profile as read (None: never written) and as they become."""
@@ -526,29 +547,18 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
                 ExpressionAttributeValues=to_item({":flag": {flag}}),
             )
 
-    def _spend_update(self, program_id: str, member_id: str, spend: Spend, pending: bool = False) -> dict[str, Any]:
-        """Take `spend.points` from a lot; a pending lot (a refund's) must still be pending, since
-        activation moves its points from `pending` to `balance`."""
+    def _spend_update(
+        self, program_id: str, member_id: str, spend: Spend, pending: bool | None = None
+    ) -> dict[str, Any]:
+        """Take `spend.points` from a lot (see `_lot_take` for `pending`)."""
         kind, _, source_id = spend.source.partition("#")
-        key = to_item({"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(kind, source_id)})
-        still_pending = " AND attribute_exists(pending_lot)" if pending else ""
-        if spend.points == spend.remaining_before:
-            # Emptying the lot takes it out of the open-lot and expiry (or activation) indexes; exact condition.
-            return {
-                "Update": {
-                    "Key": key,
-                    "UpdateExpression": "SET remaining = :zero REMOVE OPEN_SK, GSI1PK, GSI1SK",
-                    "ConditionExpression": "remaining = :before" + still_pending,
-                    "ExpressionAttributeValues": to_item({":zero": 0, ":before": spend.remaining_before}),
-                }
-            }
-        # A partial spend commutes with other spends: concurrent redemptions need no retry.
+        sets, removes, conditions, values = _lot_take(spend, pending)
         return {
             "Update": {
-                "Key": key,
-                "UpdateExpression": "SET remaining = remaining - :take",
-                "ConditionExpression": "remaining >= :take" + still_pending,
-                "ExpressionAttributeValues": to_item({":take": spend.points}),
+                "Key": to_item({"PK": keys.member_pk(program_id, member_id), "SK": keys.entry_sk(kind, source_id)}),
+                "UpdateExpression": f"SET {sets}" + (" REMOVE " + ", ".join(removes) if removes else ""),
+                "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeValues": to_item(values),
             }
         }
 
@@ -731,8 +741,12 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         update = "SET balance = balance + :give, reward_counts.#r = reward_counts.#r - :q, version = version + :one"
         # The debt read is the debt paid from: a refund meanwhile makes the cancel look again.
         conditions = ["(attribute_not_exists(debt) OR debt = :debt)"]
-        values: dict[str, Any] = {":give": cancel.points - paid, ":q": redemption.details["quantity"], ":one": 1}
-        values[":debt"] = member.debt
+        values: dict[str, Any] = {
+            ":give": cancel.points - paid,
+            ":q": redemption.details["quantity"],
+            ":one": 1,
+            ":debt": member.debt,
+        }
         names = {"#r": reward_id}
         if paid:
             update += ", debt = debt - :paid"
@@ -822,21 +836,12 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         }
         if before.refunds:
             values[":counted"] = before.refunds
-        own = taking.own
-        if own is not None:
-            if own.points == own.remaining_before:
-                sets.append("remaining = :zero")
-                removes += ["OPEN_SK", "GSI1PK", "GSI1SK"]
-                conditions.append("remaining = :remaining")
-                values.update({":zero": 0, ":remaining": own.remaining_before})
-            else:
-                sets.append("remaining = remaining - :take")
-                conditions.append("remaining >= :take")
-                values[":take"] = own.points
-            # Pending or not as planned: activation moves a pending lot's points to the balance.
-            conditions.append(
-                "attribute_exists(pending_lot)" if taking.own_pending else "attribute_not_exists(pending_lot)"
-            )
+        if taking.own is not None:  # the order's own lot is the order's item: one update for both
+            take_sets, take_removes, take_conditions, take_values = _lot_take(taking.own, taking.own_pending)
+            sets.append(take_sets)
+            removes += take_removes
+            conditions += take_conditions
+            values.update(take_values)
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         parts: list[tuple[str, dict[str, Any]]] = [
             ("entry", entry_put(member.program_id, member.member_id, entry, outbox)),
