@@ -661,7 +661,7 @@ def check_against_store(config: ProgramConfig) -> list[tuple[str, str]]:
         entry = LedgerEntry(redemption_id, "redeem", "redemption", redemption_id, -reward.cost, NOW, NOW, "hash")
         entry.spends, entry.details = spends, details
         counter = counter_for(reward_id, reward, 1, reward.cost, counter_shard(reward, redemption_id))
-        store.record_redemption(member, entry, None, counter, [], due=inactivity_due(config, NOW))
+        store.record_redemption(member, entry, None, [counter] if counter else [], [], due=inactivity_due(config, NOW))
         simulated = redeem_writes(config, member_id, code, lots, counter, NOW)
         kind = "with a counter" if counter else "without a counter"
         checks.append((f"redeem ({kind})", _compare(simulated, recorder.actions)))

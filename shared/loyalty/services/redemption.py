@@ -95,8 +95,15 @@ def spread_over_shards(
     return None
 
 
-def counters_for(reward_id: str, reward: Reward, parts: list[tuple[int, int, int]]) -> list[RewardCounter]:
-    return [RewardCounter(reward_id, shard, units, points, *reward.shard_caps(shard)) for shard, units, points in parts]
+def redemption_counters(
+    reward_id: str, reward: Reward, quantity: int, points: int, shard: int, parts: list[tuple[int, int, int]] | None
+) -> list[RewardCounter]:
+    """The counter shards a redemption changes: its (shard, units, points) parts when it was spread
+    over several, else its one shard (none when the reward keeps no counter)."""
+    if parts:
+        return [RewardCounter(reward_id, n, units, pts, *reward.shard_caps(n)) for n, units, pts in parts]
+    single = counter_for(reward_id, reward, quantity, points, shard)
+    return [single] if single else []
 
 
 def counter_totals(store: LoyaltyStore, program_id: str, reward_id: str, reward: Reward) -> dict[str, int]:
@@ -235,22 +242,18 @@ def redeem(
                 points=cost,
             ),
         ]
-        counter: RewardCounter | list[RewardCounter] | None = (
-            counters_for(request.reward_id, reward, spread)
-            if spread
-            else counter_for(request.reward_id, reward, request.quantity, cost, shard)
-        )
+        counters = redemption_counters(request.reward_id, reward, request.quantity, cost, shard, spread)
         window = window_for(reward, member, request.reward_id, request.quantity, now)
         # A period limit is held by the window's condition, a lifetime one by the profile's count.
         lifetime_limit = reward.limits.per_member if window is None else None
         try:
             store.record_redemption(
-                member, entry, lifetime_limit, counter, outbox, due=inactivity_due(config, now), window=window
+                member, entry, lifetime_limit, counters, outbox, due=inactivity_due(config, now), window=window
             )
         except Cancelled as cancelled:
             if cancelled.failed("entry") and (done := replay_if_done()) is not None:
                 return done, False
-            if cancelled.failed("counter") and counter is not None:
+            if cancelled.failed("counter") and counters:
                 # This shard's share is used up: move to one with room, or refuse when none has any.
                 counts = store.reward_counters(program_id, request.reward_id, reward.counter_shards())
                 room = shard_with_room(reward, counts, request.quantity, cost)
@@ -330,12 +333,9 @@ def cancel(
         ]
         reward = config.rewards.get(reward_id)
         shard = redemption.details.get("counter_shard") or 0
-        parts = redemption.details.get("counter_parts")
-        counter: RewardCounter | list[RewardCounter] | None = None
-        if reward and parts:
-            counter = counters_for(reward_id, reward, [(int(s), int(q), int(p)) for s, q, p in parts])
-        elif reward:
-            counter = counter_for(reward_id, reward, redemption.details["quantity"], points, shard)
+        parts = [(int(n), int(q), int(p)) for n, q, p in redemption.details.get("counter_parts") or ()]
+        quantity = redemption.details["quantity"]
+        counters = redemption_counters(reward_id, reward, quantity, points, shard, parts) if reward else []
         window = None
         seen = member.reward_windows.get(reward_id)
         mine = window_entry(redemption.recorded_at, redemption.details["quantity"])
@@ -344,7 +344,7 @@ def cancel(
             after.remove(mine)
             window = RewardWindow(seen, after)
         try:
-            store.record_cancellation(member, redemption, entry, lots, counter, outbox, window=window)
+            store.record_cancellation(member, redemption, entry, lots, counters, outbox, window=window)
         except Cancelled:
             continue  # consumed or cancelled meanwhile, or a lot moved: look again
         return answer(entry, program_id), True

@@ -593,7 +593,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         member: Member,
         entry: LedgerEntry,
         per_member_limit: int | None,
-        counter: RewardCounter | list[RewardCounter] | None,
+        counters: list[RewardCounter],
         outbox: list[dict[str, Any]],
         due: tuple[Due, ...] = (),
         window: RewardWindow | None = None,
@@ -657,15 +657,14 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             (f"lot:{spend.lot_id}", self._spend_update(member.program_id, member.member_id, spend))
             for spend in entry.spends
         ]
-        parts += self._counter_parts(member.program_id, counter, sign=1)
+        parts += self._counter_parts(member.program_id, counters, sign=1)
         parts += [due_part(member.program_id, member.member_id, change) for change in due]
         self._transact(parts)
 
     def _counter_parts(
-        self, program_id: str, counter: RewardCounter | list[RewardCounter] | None, sign: int
+        self, program_id: str, counters: list[RewardCounter], sign: int
     ) -> list[tuple[str, dict[str, Any]]]:
         """One update per counter shard a redemption draws on (several when no single shard has room)."""
-        counters = [] if counter is None else [counter] if isinstance(counter, RewardCounter) else counter
         return [
             ("counter" if n == 0 else f"counter:{n}", self._counter_update(program_id, change, sign))
             for n, change in enumerate(counters)
@@ -727,7 +726,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
         redemption: LedgerEntry,
         cancel: LedgerEntry,
         lots: dict[str, dict[str, Any]],
-        counter: RewardCounter | list[RewardCounter] | None,
+        counters: list[RewardCounter],
         outbox: list[dict[str, Any]],
         window: RewardWindow | None = None,
     ) -> None:
@@ -797,7 +796,7 @@ class LoyaltyStore(JobStoreMixin, NotificationStoreMixin, ReportStoreMixin):
             )
             for spend in cancel.spends
         ]
-        parts += self._counter_parts(member.program_id, counter, sign=-1)
+        parts += self._counter_parts(member.program_id, counters, sign=-1)
         self._transact(parts)
 
     def record_refund(
